@@ -1,0 +1,1 @@
+"""Singer target that delivers records as change events to a webhook."""
