@@ -1,0 +1,75 @@
+"""The main job through Meltano: first sync, simulated edits, incremental sync, no-change run."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import API_KEY, SIGNATURE_KEY
+
+# The streams the project's job selects by default (what Open Connectors polled), with the
+# sandbox resource and id field each reads.
+SELECTED = {
+    "organisations": ("Organisations", "ORGANISATION_ID"),
+    "contacts": ("Contacts", "CONTACT_ID"),
+    "leads": ("Leads", "LEAD_ID"),
+    "opportunities": ("Opportunities", "OPPORTUNITY_ID"),
+}
+
+
+def delivered(events: list[dict]) -> set[tuple[str, str, str]]:
+    return {(e["objectType"], e["objectId"], e["eventType"]) for e in events}
+
+
+def assert_no_secrets(text: str) -> None:
+    assert API_KEY not in text
+    assert SIGNATURE_KEY not in text
+
+
+def test_first_incremental_and_quiet_runs(pipeline, sandbox, inbox):
+    # Run 1: an event for every record of the selected streams (start_date is in 2000).
+    first = pipeline.run()
+    assert first.returncode == 0, first.output[-3000:]
+    assert_no_secrets(first.output)
+    events = inbox.events()
+    expected = {
+        (stream, str(record[id_field]))
+        for stream, (resource, id_field) in SELECTED.items()
+        for record in sandbox.all_records(resource)
+    }
+    assert {(e["objectType"], e["objectId"]) for e in events} == expected
+    assert len(events) == len(expected), "the first sync delivered a record twice"
+    assert all(r["verified"]["all_valid"] for r in inbox.requests())
+    state_after_first = pipeline.state()
+    assert set(state_after_first["singer_state"]["bookmarks"]) >= set(SELECTED)
+
+    # Users change things between polls.
+    contact = sandbox.create("Contacts", {"FIRST_NAME": "Ann", "LAST_NAME": "New"})
+    lead = sandbox.create("Leads", {"FIRST_NAME": "Lou", "LAST_NAME": "Lead"})
+    orgs = sandbox.all_records("Organisations")[:2]
+    for org in orgs:
+        sandbox.update("Organisations", {"ORGANISATION_ID": org["ORGANISATION_ID"],
+                                         "BACKGROUND": "changed"})
+    opportunity = sandbox.all_records("Opportunities")[-1]
+    sandbox.update("Opportunities", {"OPPORTUNITY_ID": opportunity["OPPORTUNITY_ID"],
+                                     "OPPORTUNITY_NAME": "Bigger deal"})
+
+    # Run 2: exactly those changes, typed CREATED / UPDATED.
+    inbox.clear()
+    second = pipeline.run()
+    assert second.returncode == 0, second.output[-3000:]
+    assert_no_secrets(second.output)
+    events = inbox.events()
+    assert delivered(events) == {
+        ("contacts", str(contact["CONTACT_ID"]), "CREATED"),
+        ("leads", str(lead["LEAD_ID"]), "CREATED"),
+        *{("organisations", str(o["ORGANISATION_ID"]), "UPDATED") for o in orgs},
+        ("opportunities", str(opportunity["OPPORTUNITY_ID"]), "UPDATED"),
+    }
+    assert len(events) == 5
+    state_after_second = pipeline.state()
+
+    # Run 3: nothing changed, nothing delivered, the bookmarks stay as they were.
+    inbox.clear()
+    third = pipeline.run()
+    assert third.returncode == 0, third.output[-3000:]
+    assert inbox.events() == []
+    assert pipeline.state()["singer_state"]["bookmarks"] == \
+        state_after_second["singer_state"]["bookmarks"]
