@@ -33,7 +33,7 @@ def summarize(title: str, events: list[dict], requests: list[dict]) -> None:
                 f"   {object_type:<16} {counts[(object_type, 'CREATED')]:>8}"
                 f" {counts[(object_type, 'UPDATED')]:>8}"
             )
-    verified = sum(1 for r in requests if r.get("verified", {}).get("all_valid"))
+    verified = sum(1 for r in requests if r["verified"] and all(r["verified"].values()))
     print(f"   signatures verified on {verified} of {len(requests)} requests"
           " (Elements-Webhook-Signature and Standard Webhooks)")
 
