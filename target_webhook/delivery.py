@@ -1,0 +1,422 @@
+"""HTTP delivery: messages to the callback URL, acknowledgements to checkpoints.
+
+Promises kept here:
+
+- one keep-alive ``requests.Session`` (TLS verified; ``REQUESTS_CA_BUNDLE``,
+  ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured as ``requests`` reads them);
+- at most ``concurrency`` requests in flight, and never two carrying events of the same
+  (objectType, objectId): a message waits behind every earlier message that shares an object
+  with it, so each object's events arrive in the order they were received;
+- connection errors, timeouts, 408, 429 and 5xx are retried with capped exponential backoff
+  and jitter, never sooner than ``Retry-After``; a redirect, 410 or any other 4xx fails at
+  once; redirects are never followed (a redirected callback could leak signed events);
+- a checkpoint (the tap's STATE) is handed to ``on_checkpoint`` only once every message
+  submitted before it has been acknowledged with a 2xx, and as soon as that happens.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+import typing as t
+from collections import deque
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+if t.TYPE_CHECKING:
+    from target_webhook.events import Message
+    from target_webhook.signing import Signer
+
+_RETRY_AFTER_CEILING_SECONDS = 3600.0
+
+
+class DeliveryError(Exception):
+    """Delivery failed for good; the message is one line without secrets."""
+
+
+def is_retriable(status: int) -> bool:
+    """408 (timeout), 429 (slow down) and every 5xx are worth another attempt."""
+    return status in {408, 429} or 500 <= status <= 599  # noqa: PLR2004
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def host_of(url: str) -> str:
+    """The callback's host (and port): what errors may name. No user info, no query."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter."""
+
+    max_retries: int = 8
+    base_delay_ms: int = 1000
+    max_delay_ms: int = 60000
+
+    def delay(
+        self,
+        retry_number: int,
+        retry_after: float | None = None,
+        rng: random.Random | None = None,
+    ) -> float:
+        """Seconds to wait before retry number ``retry_number`` (1-based).
+
+        The backoff doubles from ``base_delay_ms`` up to ``max_delay_ms`` and is jittered
+        down to half of that, so that many senders do not retry in lockstep. A receiver's
+        ``Retry-After`` is a floor (honoured up to an hour).
+        """
+        exponent = min(retry_number - 1, 30)
+        backoff = min(self.max_delay_ms, self.base_delay_ms * (2**exponent)) / 1000
+        jitter = (rng or random).random()
+        wait = backoff * (0.5 + jitter / 2)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, _RETRY_AFTER_CEILING_SECONDS))
+        return wait
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: int | None = None
+    reason: str = ""
+    retry_after: float | None = None
+    error: str | None = None  # exception class name: its text may contain the URL
+    fatal_error: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status <= 299  # noqa: PLR2004
+
+    @property
+    def retriable(self) -> bool:
+        if self.status is not None:
+            return is_retriable(self.status)
+        return not self.fatal_error
+
+    def describe(self) -> str:
+        if self.status is not None:
+            return f"HTTP {self.status} {self.reason}".rstrip()
+        return f"no answer ({self.error})"
+
+
+@dataclass(slots=True)
+class _Batch:
+    seq: int
+    message: Message
+    keys: frozenset[tuple[str, str]]
+    headers: dict[str, str]
+
+
+class Deliverer:
+    """Sends messages on a bounded pool of threads and tracks what is acknowledged."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        url: str,
+        *,
+        signer: Signer,
+        extra_headers: t.Mapping[str, str],
+        timeout_seconds: float,
+        concurrency: int,
+        retry: RetryPolicy,
+        on_checkpoint: t.Callable[[t.Any], None],
+        logger: logging.Logger,
+        user_agent: str = "target-webhook",
+    ) -> None:
+        """Set up the session; threads start with the first message."""
+        self._url = url
+        self._host = host_of(url)
+        self._signer = signer
+        self._extra_headers = dict(extra_headers)
+        self._timeout = timeout_seconds
+        self._concurrency = concurrency
+        self._retry = retry
+        self._on_checkpoint = on_checkpoint
+        self._logger = logger
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = user_agent
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # workers wait here
+        self._progress = threading.Condition(self._lock)  # the main thread waits here
+        self._queue: deque[_Batch] = deque()
+        self._busy: set[tuple[str, str]] = set()  # objects in flight
+        self._in_flight = 0
+        self._next_seq = 0
+        self._acked_below = 0  # every seq below this is acknowledged
+        self._acked_ahead: set[int] = set()
+        self._checkpoints: deque[tuple[int, t.Any]] = deque()
+        self._failure: DeliveryError | None = None
+        self._halt = threading.Event()  # set on failure or stop: no new attempts
+        self._threads: list[threading.Thread] = []
+        self._backlog = max(2 * concurrency, 4)
+        self.requests_sent = 0
+        self.events_acknowledged = 0
+
+    # The producer side (the target's main thread)
+
+    @property
+    def failure(self) -> DeliveryError | None:
+        """The error that stopped delivery, if any."""
+        return self._failure
+
+    def submit(self, message: Message) -> None:
+        """Queue a message (blocks while the backlog is full).
+
+        Raises:
+            DeliveryError: delivery has already failed.
+        """
+        headers = {"Content-Type": message.content_type}
+        headers.update(self._extra_headers)
+        headers.update(self._signer.body_headers(message.body))
+        keys = frozenset((message.object_type, oid) for oid in message.object_ids)
+        with self._lock:
+            while self._failure is None and len(self._queue) >= self._backlog:
+                self._progress.wait(0.5)
+            if self._failure is not None:
+                raise self._failure
+            if self._halt.is_set():
+                msg = "Delivery is stopping: no new messages are accepted"
+                raise DeliveryError(msg)
+            self._queue.append(_Batch(self._next_seq, message, keys, headers))
+            self._next_seq += 1
+            if len(self._threads) < self._concurrency:
+                self._start_worker()
+            self._work.notify()
+
+    def checkpoint(self, state: t.Any) -> None:  # noqa: ANN401
+        """Hand ``state`` to on_checkpoint once everything submitted so far is acked.
+
+        Raises:
+            DeliveryError: delivery has already failed.
+        """
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            self._checkpoints.append((self._next_seq, state))
+            self._release_checkpoints()
+
+    def wait_all(self) -> None:
+        """Block until every submitted message is acknowledged.
+
+        Raises:
+            DeliveryError: delivery failed.
+        """
+        with self._lock:
+            while self._failure is None and self._acked_below < self._next_seq:
+                self._progress.wait(0.5)
+            if self._failure is not None:
+                raise self._failure
+
+    def stop(self, grace_seconds: float) -> None:
+        """Send nothing new, wait up to ``grace_seconds`` for requests in flight, close."""
+        deadline = time.monotonic() + grace_seconds
+        with self._lock:
+            self._halt.set()
+            self._work.notify_all()
+            while self._in_flight and (remaining := deadline - time.monotonic()) > 0:
+                self._progress.wait(min(remaining, 0.2))
+            abandoned = self._in_flight
+        if abandoned:
+            self._logger.warning(
+                "%d request(s) still in flight were abandoned; their events will be "
+                "sent again by the next run",
+                abandoned,
+            )
+        else:
+            self._session.close()
+
+    # The worker side
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(
+            target=self._run,
+            name=f"webhook-sender-{len(self._threads)}",
+            daemon=True,  # a request stuck past the shutdown grace must not block exit
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _take(self) -> _Batch | None:
+        """The first queued message that shares no object with anything before it."""
+        blocked: set[tuple[str, str]] | None = None
+        for index, batch in enumerate(self._queue):
+            if self._busy.isdisjoint(batch.keys) and (
+                blocked is None or blocked.isdisjoint(batch.keys)
+            ):
+                del self._queue[index]
+                self._busy.update(batch.keys)
+                self._in_flight += 1
+                return batch
+            if blocked is None:
+                blocked = set()
+            blocked.update(batch.keys)
+        return None
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                batch = None
+                while not self._halt.is_set():
+                    batch = self._take()
+                    if batch is not None:
+                        break
+                    self._work.wait()
+                if batch is None:
+                    return
+            acknowledged = False
+            try:
+                acknowledged = self._deliver(batch)
+            except Exception as exc:  # noqa: BLE001 - a worker must always report back
+                self._fail(
+                    f"Delivery to callback host {self._host} failed unexpectedly "
+                    f"({type(exc).__name__})",
+                )
+            with self._lock:
+                self._finish(batch, acknowledged=acknowledged)
+
+    def _finish(self, batch: _Batch, *, acknowledged: bool) -> None:
+        self._busy.difference_update(batch.keys)
+        self._in_flight -= 1
+        if acknowledged:
+            self.events_acknowledged += batch.message.event_count
+            self._acked_ahead.add(batch.seq)
+            while self._acked_below in self._acked_ahead:
+                self._acked_ahead.remove(self._acked_below)
+                self._acked_below += 1
+            self._release_checkpoints()
+        self._work.notify_all()
+        self._progress.notify_all()
+
+    def _release_checkpoints(self) -> None:
+        latest = None
+        released = False
+        while self._checkpoints and self._checkpoints[0][0] <= self._acked_below:
+            latest = self._checkpoints.popleft()[1]
+            released = True
+        if released:
+            self._on_checkpoint(latest)
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            if self._failure is None:
+                self._failure = DeliveryError(message)
+            self._halt.set()
+            self._work.notify_all()
+            self._progress.notify_all()
+
+    def _deliver(self, batch: _Batch) -> bool:
+        """Send one message until acknowledged; False when given up (failure recorded)."""
+        message = batch.message
+        attempts = 0
+        while True:
+            attempts += 1
+            outcome = self._attempt(batch)
+            if outcome.ok:
+                return True
+            if self._halt.is_set():
+                return False
+            retries_left = self._retry.max_retries - (attempts - 1)
+            if not outcome.retriable or retries_left <= 0:
+                self._fail(self._failure_line(outcome, attempts))
+                return False
+            wait = self._retry.delay(attempts, outcome.retry_after, self._rng)
+            self._logger.warning(
+                "Callback host %s: %s for %d %s event(s); retry %d of %d in %.2f s",
+                self._host,
+                outcome.describe(),
+                message.event_count,
+                message.object_type,
+                attempts,
+                self._retry.max_retries,
+                wait,
+            )
+            if self._halt.wait(wait):
+                return False
+
+    def _failure_line(self, outcome: _Outcome, attempts: int) -> str:
+        where = f"Delivery to callback host {self._host} failed"
+        status = outcome.status
+        if status is not None and 300 <= status <= 399:  # noqa: PLR2004
+            return (
+                f"{where}: it answered {outcome.describe()}, a redirect, which is not "
+                "followed: set callback_url to the final address"
+            )
+        if outcome.fatal_error:
+            hint = ""
+            if outcome.error == "SSLError":
+                hint = (
+                    " (is its TLS certificate trusted? set REQUESTS_CA_BUNDLE to your "
+                    "CA bundle)"
+                )
+            return f"{where}: {outcome.error}{hint}"
+        if not outcome.retriable:
+            return (
+                f"{where}: it answered {outcome.describe()}, which is not retried: fix "
+                "the receiver (or callback_url and headers) and run again"
+            )
+        return (
+            f"{where}: {outcome.describe()} on all {attempts} attempts: check the "
+            "receiver and run again (unacknowledged events will be sent again)"
+        )
+
+    def _attempt(self, batch: _Batch) -> _Outcome:
+        message = batch.message
+        headers = batch.headers
+        if self._signer:
+            headers = {
+                **headers,
+                **self._signer.attempt_headers(message.message_id, message.body),
+            }
+        try:
+            response = self._session.post(
+                self._url,
+                data=message.body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+            # Read the answer so the connection goes back to the pool for reuse.
+            _ = response.content
+        except requests.exceptions.SSLError as exc:
+            return _Outcome(error=type(exc).__name__, fatal_error=True)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            return _Outcome(error=type(exc).__name__)
+        except requests.exceptions.RequestException as exc:
+            return _Outcome(error=type(exc).__name__, fatal_error=True)
+        finally:
+            with self._lock:
+                self.requests_sent += 1
+        return _Outcome(
+            status=response.status_code,
+            reason=response.reason or "",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
