@@ -1,0 +1,1 @@
+"""Developer tools for the sandbox (not used at run time)."""
