@@ -211,6 +211,10 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     state: SandboxState  # set on the subclass made per server
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return  # the request log is the control API's, not stderr noise
 
@@ -263,9 +267,12 @@ class Handler(BaseHTTPRequestHandler):
         headers["Content-Length"] = str(declared)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+        # Headers and body leave in one write: two small writes on a keep-alive connection
+        # meet Nagle's algorithm and the client's delayed ACK (a 40 ms stall per response).
+        self._headers_buffer.append(b"\r\n")
+        if body:
+            self._headers_buffer.append(body)
+        self.flush_headers()
         if truncate == "truncate_length":
             self.wfile.flush()
             with contextlib.suppress(OSError):
@@ -303,6 +310,9 @@ class Handler(BaseHTTPRequestHandler):
         state = self.state
         status = 0
         try:
+            if state.options.latency_ms:
+                # The real API's round trip; each request sleeps in its own thread.
+                time.sleep(state.options.latency_ms / 1000)
             if not self._authorized():
                 reply = _text(401, "Authentication failed: send HTTP Basic with the API key as "
                                    "the user name and an empty password")
@@ -311,8 +321,6 @@ class Handler(BaseHTTPRequestHandler):
                 if refused is not None:
                     reply = _text(refused, reason)
                 else:
-                    if state.options.latency_ms:
-                        time.sleep(state.options.latency_ms / 1000)
                     status = self._admitted(method, api_path, query, body)
                     return
             status = reply.status

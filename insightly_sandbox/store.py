@@ -49,7 +49,16 @@ class ApiError(Exception):
         self.reason = reason
 
 
+try:  # msgspec comes with singer-sdk[msgspec]; it serializes records several times faster
+    from msgspec.json import encode as _encode
+except ImportError:  # pragma: no cover - plain json gives the same bytes, slower
+    _encode = None
+
+
 def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON, keys in record order (the same bytes with or without msgspec)."""
+    if _encode is not None:
+        return _encode(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
