@@ -194,7 +194,12 @@ class Deliverer:
         Raises:
             DeliveryError: delivery has already failed.
         """
-        headers = {"Content-Type": message.content_type}
+        # The message id goes out signed or not: receivers deduplicate retries with it.
+        headers = {
+            "Content-Type": message.content_type,
+            "Elements-Webhook-Id": message.message_id,
+            "webhook-id": message.message_id,
+        }
         headers.update(self._extra_headers)
         headers.update(self._signer.body_headers(message.body))
         keys = frozenset((message.object_type, oid) for oid in message.object_ids)
@@ -235,6 +240,17 @@ class Deliverer:
                 self._progress.wait(0.5)
             if self._failure is not None:
                 raise self._failure
+
+    def settle(self, timeout_seconds: float) -> None:
+        """Give everything submitted up to ``timeout_seconds`` to be acknowledged."""
+        deadline = time.monotonic() + timeout_seconds
+        with self._lock:
+            while (
+                self._failure is None
+                and self._acked_below < self._next_seq
+                and (remaining := deadline - time.monotonic()) > 0
+            ):
+                self._progress.wait(min(remaining, 0.2))
 
     def stop(self, grace_seconds: float) -> None:
         """Send nothing new, wait up to ``grace_seconds`` for requests in flight, close."""

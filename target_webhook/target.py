@@ -609,12 +609,21 @@ class TargetWebhook(Target):
         for sink in self._sinks_active.values():
             sink.clean_up()
 
-    def shutdown(self, grace_seconds: float) -> None:
-        """Send nothing new; give requests in flight up to grace_seconds to finish.
+    def shutdown(self, grace_seconds: float, *, send_pending: bool = False) -> None:
+        """Stop delivery, giving requests up to grace_seconds to finish.
 
-        States are written as acknowledgements arrive, so when this returns the last
-        acknowledged state is on stdout and nothing later is.
+        With ``send_pending`` (bad input, not a signal or a failed delivery) the events
+        received before the problem are still sent within that time; otherwise nothing
+        new is sent. States are written as acknowledgements arrive, so when this returns
+        the last acknowledged state is on stdout and nothing later is.
         """
+        if send_pending:
+            try:
+                self._flush_sinks()
+                if self._deliverer is not None:
+                    self._deliverer.settle(grace_seconds)
+            except USER_ERRORS:
+                pass  # the error that ends the run has been reported
         if self._deliverer is not None:
             self._deliverer.stop(grace_seconds)
         sys.stdout.flush()
@@ -697,6 +706,9 @@ class TargetWebhook(Target):
             )
             sys.exit(128 + stop.signum)
         except USER_ERRORS as exc:
-            target.shutdown(SHUTDOWN_GRACE_SECONDS)
+            target.shutdown(
+                SHUTDOWN_GRACE_SECONDS,
+                send_pending=not isinstance(exc, DeliveryError),
+            )
             cls.logger.error("%s", str(exc).replace("\n", " "))  # noqa: TRY400
             sys.exit(1)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from target_webhook.delivery import DeliveryError
 from target_webhook.target import SHUTDOWN_GRACE_SECONDS, USER_ERRORS, TargetWebhook
 from tests.target.receiver import Receiver
 
@@ -68,7 +69,10 @@ def run_target(config: dict, text: str) -> Run:
             target.process_endofpipe()
         except USER_ERRORS as exc:
             error = exc
-            target.shutdown(SHUTDOWN_GRACE_SECONDS)
+            target.shutdown(
+                SHUTDOWN_GRACE_SECONDS,
+                send_pending=not isinstance(exc, DeliveryError),
+            )
     return Run(stdout=out.getvalue(), error=error, target=target)
 
 
@@ -116,11 +120,11 @@ def state(value: t.Any) -> dict:
 
 
 def contact(cid: int, updated: str = "2026-01-02 03:04:05", **extra: t.Any) -> dict:
-    return record(
-        "contacts",
-        CONTACT_ID=cid,
-        FIRST_NAME=f"Ann{cid}",
-        DATE_CREATED_UTC="2026-01-01 00:00:00",
-        DATE_UPDATED_UTC=updated,
-        **extra,
-    )
+    fields = {
+        "CONTACT_ID": cid,
+        "FIRST_NAME": f"Ann{cid}",
+        "DATE_CREATED_UTC": "2026-01-01 00:00:00",
+        "DATE_UPDATED_UTC": updated,
+    }
+    fields.update(extra)
+    return record("contacts", **fields)
