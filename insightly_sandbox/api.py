@@ -194,6 +194,11 @@ class Api:
             if method != "GET":
                 raise _method_not_allowed(method)
             return self._page(name, resource, params, search=True)
+        if len(rest) == 1:
+            if not (resource.get_one or resource.delete):
+                raise ApiError(404, f"No endpoint /{name}/{{id}}")
+            if not ((method == "GET" and resource.get_one) or (method == "DELETE" and resource.delete)):
+                raise _method_not_allowed(method)
         key = _record_key(rest[0])
         if len(rest) == 1:
             if method == "GET" and resource.get_one:

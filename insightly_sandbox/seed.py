@@ -125,6 +125,12 @@ class Seeder:
         return self.rng.choice(sorted(records))
 
     def value(self, resource: str, field: str, kind: str) -> Any:
+        value = self._value(resource, field, kind)
+        if kind == "string" and isinstance(value, int):
+            return str(value)  # a few id references are typed string in the document
+        return value
+
+    def _value(self, resource: str, field: str, kind: str) -> Any:
         rng = self.rng
         if field.endswith("USER_ID"):
             return self.ref("Users")
