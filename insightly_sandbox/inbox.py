@@ -5,7 +5,8 @@ its own code (``insightly_sandbox.verify``), stores the request and the events i
 answers 200 — unless told to fail or to answer slowly through its control endpoints:
 
 ``GET /_inbox/events`` (``?all=1`` also lists events of requests answered with an error),
-``GET /_inbox/requests``, ``GET /_inbox/summary``, ``POST /_inbox/fail`` ``{"status", "count",
+``GET /_inbox/requests`` (``?bodies=0`` leaves bodies out), ``GET /_inbox/summary`` (counts,
+signature results, first arrival and last answer times), ``POST /_inbox/fail`` ``{"status", "count",
 "retry_after"}``, ``POST /_inbox/delay`` ``{"ms"}``, ``POST /_inbox/clear``. ``GET /events`` is
 an alias of ``/_inbox/events``.
 
@@ -196,9 +197,11 @@ class InboxState:
         with self.lock:
             return [e for e in self.events if include_rejected or 200 <= e["_status"] < 300]
 
-    def list_requests(self) -> list[dict[str, Any]]:
+    def list_requests(self, bodies: bool = True) -> list[dict[str, Any]]:
         with self.lock:
-            return list(self.requests)
+            if bodies:
+                return list(self.requests)
+            return [dict(r, body=None) for r in self.requests]
 
     def summary(self) -> dict[str, Any]:
         with self.lock:
@@ -218,8 +221,11 @@ class InboxState:
                 for scheme, ok in r["verified"].items():
                     bucket = {True: "verified", False: "failed", None: "unchecked"}[ok]
                     signatures[scheme][bucket] += 1
+            answered = [r["answered"] for r in accepted if r["answered"] is not None]
             return {
                 "requests": len(self.requests),
+                "first_arrival": self.requests[0]["time"] if self.requests else None,
+                "last_answered": max(answered) if answered else None,
                 "accepted": len(accepted),
                 "rejected": len(self.requests) - len(accepted),
                 "unparsable": sum(1 for r in self.requests if r["error"]),
@@ -298,7 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
             include = query.get("all", ["0"])[0] not in ("0", "false", "")
             self._send(200, state.list_events(include_rejected=include))
         elif parsed.path == "/_inbox/requests":
-            self._send(200, state.list_requests())
+            bodies = query.get("bodies", ["1"])[0] not in ("0", "false", "")
+            self._send(200, state.list_requests(bodies=bodies))
         elif parsed.path == "/_inbox/summary":
             self._send(200, state.summary())
         elif parsed.path.startswith(CONTROL_PREFIX):
@@ -412,8 +419,9 @@ class InboxClient:
         """Events of requests answered 2xx (and of the others too with include_rejected)."""
         return self._get("events", all=int(include_rejected))
 
-    def requests(self) -> list[dict[str, Any]]:
-        return self._get("requests")
+    def requests(self, bodies: bool = True) -> list[dict[str, Any]]:
+        """Every webhook request, in arrival order (``body`` None when bodies=False)."""
+        return self._get("requests", bodies=int(bodies))
 
     def summary(self) -> dict[str, Any]:
         return self._get("summary")

@@ -156,6 +156,11 @@ def test_fail_with_retry_after_then_recovers() -> None:
         assert r.status_code == 410 and "Retry-After" not in r.headers
         summary = ib.summary()
         assert (summary["requests"], summary["accepted"], summary["rejected"]) == (4, 1, 3)
+        reqs = ib.requests(bodies=False)
+        assert [r["body"] for r in reqs] == [None] * 4
+        # the last answer is that of the only accepted request (the third)
+        assert summary["first_arrival"] == reqs[0]["time"]
+        assert summary["last_answered"] == reqs[2]["answered"]
 
 
 def test_summary_counts_per_object_and_event_type() -> None:
