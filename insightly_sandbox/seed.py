@@ -144,7 +144,11 @@ class Seeder:
         if field == "VISIBLE_TEAM_ID":
             return None
         if kind == "datetime":
-            return self.date() if rng.random() < 0.5 else None
+            if rng.random() < 0.5:
+                return None
+            # Date-only fields (DUE_DATE, FORECAST_CLOSE_DATE, DATE_OF_BIRTH, ...) carry midnight
+            # in the same layout (API-NOTES: likely, not verified); *_UTC fields carry a time.
+            return self.date() if field.endswith("_UTC") else self.date()[:10] + " 00:00:00"
         if kind == "boolean":
             return rng.random() < 0.3
         if kind == "integer":

@@ -74,6 +74,7 @@ class ScheduledChange:
     changes: list[dict]
     seen: int = 0
     applied: bool = False
+    error: str | None = None
 
 
 def _segment_prefix(prefix: str, api_path: str) -> bool:
@@ -171,7 +172,10 @@ class SandboxState:
                         change.applied = True
                         due.append(change)
         for change in due:
-            apply_changes(self.store, change.changes)
+            try:
+                apply_changes(self.store, change.changes)
+            except ApiError as error:
+                change.error = error.reason  # shown by GET /_sandbox/schedule
 
     def record(self, method: str, path: str, query: dict[str, list[str]], status: int) -> None:
         entry = {"method": method, "path": path,
