@@ -158,6 +158,9 @@ class Deliverer:
         self._logger = logger
         self._rng = random.Random()  # noqa: S311 - jitter, not security
 
+        # urllib3 logs each request line, query string included, at DEBUG: a callback URL
+        # may carry a token there, so its logs stay at WARNING even when ours are DEBUG.
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
         self._session = requests.Session()
         self._session.headers["User-Agent"] = user_agent
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, max_retries=0)

@@ -1,0 +1,322 @@
+"""The target-webhook command: exit codes, the one error line, stdout, signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from insightly_sandbox.inbox import InboxClient, running_inbox
+from tests.target.conftest import (
+    FAST_RETRY,
+    FIXTURES,
+    TARGET_BIN,
+    cli,
+    contact,
+    schema,
+    singer_lines,
+    state,
+)
+from tests.target.receiver import Answer, Receiver
+
+SECRETS = ("SIGNING-SECRET-1", "Bearer HEADER-SECRET-2", "QUERY-SECRET-3")
+
+
+def write_config(tmp_path: Path, config: dict) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+
+
+def fixture_states(name: str) -> list[dict]:
+    lines = (FIXTURES / name).read_text().splitlines()
+    return [json.loads(line)["value"] for line in lines if '"STATE"' in line]
+
+
+@pytest.fixture
+def inbox() -> t.Iterator[tuple[str, InboxClient]]:
+    with running_inbox() as url:
+        client = InboxClient(url)
+        yield url, client
+        client.close()
+
+
+def test_fixture_file_runs_and_stdout_has_only_states(tmp_path: Path, inbox) -> None:
+    url, client = inbox
+    config = write_config(tmp_path, {"callback_url": url, "events_per_request": 4})
+    done = cli("--config", config, "--input", str(FIXTURES / "insightly_contacts_leads.singer"))
+    assert done.returncode == 0, done.stderr
+    written = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = fixture_states("insightly_contacts_leads.singer")
+    assert written[-1] == expected[-1]
+    assert all(state in expected for state in written)
+    events = client.events()
+    assert len(events) == 17
+    by_type = {(e["objectType"], e["eventType"]) for e in events}
+    assert by_type == {
+        ("contacts", "CREATED"),
+        ("contacts", "UPDATED"),
+        ("leads", "UPDATED"),
+    }
+    zoe = next(e for e in events if e["objectId"] == "1001")
+    assert zoe["record"]["LAST_NAME"] == "Zoë"
+    assert zoe["record"]["DATE_UPDATED_UTC"] == "2026-01-01 09:00:00"
+
+
+def test_settings_from_environment_variables(inbox) -> None:
+    url, client = inbox
+    done = cli(
+        "--config",
+        "ENV",
+        stdin=singer_lines(schema("contacts"), contact(1), contact(2), state({"s": 1})),
+        env={
+            "TARGET_WEBHOOK_CALLBACK_URL": url,
+            "TARGET_WEBHOOK_EVENTS_PER_REQUEST": "1",
+            "TARGET_WEBHOOK_MAX_CONCURRENT_REQUESTS": "1",
+            "TARGET_WEBHOOK_HEADERS": '{"X-From-Env": "yes"}',
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"s":1}\n'
+    requests = client.requests()
+    assert len(requests) == 2
+    assert requests[0]["headers"]["X-From-Env"] == "yes"
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({}, "callback_url"),
+        ({"callback_url": "ftp://example.com/x"}, "callback_url"),
+        ({"callback_url": "http://example.com/x"}, "allow_insecure_http"),
+        ({"callback_url": "https://"}, "callback_url"),
+        ({"events_per_request": 0}, "events_per_request"),
+        ({"events_per_request": 1001}, "events_per_request"),
+        ({"payload_format": "xml"}, "payload_format"),
+        ({"max_concurrent_requests": 0}, "max_concurrent_requests"),
+        ({"request_timeout_seconds": "30"}, "request_timeout_seconds"),
+        ({"signature_key": 12345}, "signature_key"),
+        ({"signature_key": "whsec_%%%"}, "signature_key"),
+        ({"headers": {"Bad Name": "v"}}, "headers"),
+        ({"headers": {"Content-Type": "text/plain"}}, "headers"),
+        ({"streams": {"contacts": {"object_typo": "x"}}}, "streams"),
+    ],
+)
+def test_invalid_settings_one_line_nothing_posted(
+    tmp_path: Path,
+    receiver: Receiver,
+    config: dict,
+    named: str,
+) -> None:
+    full = {"callback_url": receiver.url, **config}
+    if "callback_url" in config or config == {}:
+        full = dict(config)
+    done = cli(
+        "--config",
+        write_config(tmp_path, full),
+        stdin=singer_lines(schema("contacts"), contact(1)),
+    )
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "Invalid settings" in line
+    assert named in line
+    assert "12345" not in line
+    assert done.stdout == ""
+    assert receiver.requests == []
+
+
+def test_secrets_never_appear_in_output(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.default = Answer(status=500)
+    config = {
+        "callback_url": receiver.url + "?token=" + SECRETS[2],
+        "signature_key": SECRETS[0],
+        "headers": {"Authorization": SECRETS[1]},
+        "max_retries": 1,
+        **FAST_RETRY,
+    }
+    done = cli(
+        "--config",
+        write_config(tmp_path, config),
+        stdin=singer_lines(schema("contacts"), contact(1), state({"s": 1})),
+        env={"TARGET_WEBHOOK_LOGLEVEL": "DEBUG"},
+    )
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "HTTP 500" in line
+    assert f"127.0.0.1:{receiver.url.split(':')[2].split('/')[0]}" in line
+    for secret in (*SECRETS, "token", "/hooks/in"):
+        assert secret not in done.stderr
+        assert secret not in done.stdout
+    assert done.stdout == ""
+    assert len(receiver.requests) == 2
+
+
+def test_failure_exit_after_partial_progress_keeps_acknowledged_state(
+    tmp_path: Path,
+    receiver: Receiver,
+) -> None:
+    receiver.script[1] = Answer(status=410)
+    config = {
+        "callback_url": receiver.url,
+        "events_per_request": 1,
+        "max_concurrent_requests": 1,
+    }
+    done = cli(
+        "--config",
+        write_config(tmp_path, config),
+        stdin=singer_lines(
+            schema("contacts"),
+            contact(1),
+            state({"s": 1}),
+            contact(2),
+            state({"s": 2}),
+            contact(3),
+            state({"s": 3}),
+        ),
+    )
+    assert done.returncode == 1
+    assert done.stdout == '{"s":1}\n'
+    [line] = error_lines(done.stderr)
+    assert "HTTP 410" in line
+
+
+@pytest.mark.parametrize(
+    ("fixture", "says"),
+    [
+        ("missing_key.singer", "stream 'contacts'"),
+        ("record_before_schema.singer", "before a corresponding schema"),
+        ("not_json.singer", "not a JSON Singer message"),
+    ],
+)
+def test_bad_input_one_line_and_non_zero_exit(
+    tmp_path: Path,
+    inbox,
+    fixture: str,
+    says: str,
+) -> None:
+    url, client = inbox
+    config = write_config(tmp_path, {"callback_url": url, "events_per_request": 1})
+    done = cli("--config", config, "--input", str(FIXTURES / fixture))
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert says in line
+    if fixture == "missing_key.singer":
+        # What came before the bad record is delivered; nothing after it.
+        assert [e["objectId"] for e in client.events()] == ["1001"]
+        assert done.stdout == '{"n":1}\n'
+
+
+def test_unreadable_config_file(tmp_path: Path) -> None:
+    done = cli("--config", str(tmp_path / "missing.json"))
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "cannot read the config file" in done.stderr
+
+
+def test_about_json_describes_every_setting() -> None:
+    done = cli("--about", "--format=json")
+    assert done.returncode == 0
+    about = json.loads(done.stdout)
+    assert about["capabilities"] == ["about", "stream-maps", "validate-records"]
+    settings = about["settings"]["properties"]
+    ours = {
+        "callback_url",
+        "allow_insecure_http",
+        "signature_key",
+        "payload_format",
+        "events_per_request",
+        "max_request_bytes",
+        "max_concurrent_requests",
+        "request_timeout_seconds",
+        "max_retries",
+        "headers",
+        "element_key",
+        "hub_key",
+        "instance_id",
+        "instance_name",
+        "instance_tags",
+        "created_check_tolerance_seconds",
+        "streams",
+        "validate_records",
+    }
+    assert ours <= set(settings)
+    for name in ours:
+        assert settings[name].get("description"), name
+        assert "|" not in settings[name]["description"], name
+    assert settings["signature_key"]["secret"] is True
+    assert settings["headers"]["secret"] is True
+    assert settings["validate_records"]["default"] is False
+    assert settings["events_per_request"]["default"] == 10
+    assert "batch_size_rows" not in settings  # SDK settings this target does not honour
+
+
+def _start(config_path: str, env: dict | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(  # noqa: S603
+        [str(TARGET_BIN), "--config", config_path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for(condition: t.Callable[[], bool], limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_sigterm_while_the_receiver_fails_exits_at_once_with_acknowledged_state(
+    tmp_path: Path,
+    receiver: Receiver,
+) -> None:
+    receiver.answer_fn = lambda index, body: Answer(status=200 if index == 0 else 503)
+    config = {
+        "callback_url": receiver.url,
+        "events_per_request": 1,
+        "max_concurrent_requests": 1,
+        "retry_initial_delay_ms": 60000,  # the retry would wait a minute
+    }
+    process = _start(write_config(tmp_path, config))
+    assert process.stdin is not None
+    process.stdin.write(
+        singer_lines(schema("contacts"), contact(1), state({"s": 1}), contact(2), state({"s": 2})),
+    )
+    process.stdin.flush()
+    _wait_for(lambda: len(receiver.requests) >= 2)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stdout == '{"s":1}\n'
+    [line] = error_lines(stderr)
+    assert "signal" in line
+    assert len(receiver.requests) == 2  # nothing new after the signal
+
+
+def test_sigterm_waits_for_the_request_in_flight_and_writes_its_state(
+    tmp_path: Path,
+    receiver: Receiver,
+) -> None:
+    receiver.default = Answer(delay_s=1.0)
+    config = {"callback_url": receiver.url, "events_per_request": 1}
+    process = _start(write_config(tmp_path, config))
+    assert process.stdin is not None
+    process.stdin.write(singer_lines(schema("contacts"), contact(1), state({"s": 1})))
+    process.stdin.flush()
+    _wait_for(lambda: len(receiver.requests) >= 1)
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=30)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stdout == '{"s":1}\n'
+    assert len(receiver.requests) == 1
