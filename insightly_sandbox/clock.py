@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.utils import format_datetime
 
 RECORD_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -81,7 +81,3 @@ class SandboxClock:
     def reset(self) -> None:
         with self._lock:
             self._offset, self._frozen = 0.0, None
-
-
-def shifted(value: datetime, seconds: float) -> datetime:
-    return value + timedelta(seconds=seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 from email.utils import parsedate_to_datetime
@@ -100,7 +101,8 @@ def test_custom_fields_and_objects_endpoints(sandbox: Sandbox) -> None:
     assert apple["RECORD_NAME"] == "Apple"
 
 
-def test_cli_prints_the_base_url_first_and_exits_0_on_sigterm() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_cli_prints_the_base_url_first_and_exits_0_on_a_stop_signal(stop_signal: int) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "insightly_sandbox.cli", "--port", "0", "--api-key", "cli-key",
          "--seed", "3", "--scale", "0.5"],
@@ -112,8 +114,9 @@ def test_cli_prints_the_base_url_first_and_exits_0_on_sigterm() -> None:
                                 timeout=10)
         assert response.status_code == 200
         assert response.headers["X-Total-Count"] == "51"  # 100 x 0.5 + the captured contact
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
+        assert "Traceback" not in process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()
@@ -135,3 +138,15 @@ def test_cli_rejects_bad_options_with_one_line(args: list[str], fragment: str) -
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr
+
+
+def test_cli_port_in_use_is_one_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "insightly_sandbox.cli", "--port", str(port),
+                                 "--api-key", "secret-key"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(port) in lines[0] and "secret-key" not in result.stderr
