@@ -43,7 +43,11 @@ def simulate_users(sandbox: SandboxClient) -> list[str]:
     contact = sandbox.create("Contacts", {"FIRST_NAME": "Dana", "LAST_NAME": "Demo",
                                           "EMAIL_ADDRESS": "dana@example.com"})
     done.append(f"created contact {contact['CONTACT_ID']}")
-    lead = sandbox.create("Leads", {"FIRST_NAME": "Lee", "LAST_NAME": "Prospect"})
+    lead = sandbox.create("Leads", {
+        "FIRST_NAME": "Lee", "LAST_NAME": "Prospect",
+        # Insightly requires a lead's source and status
+        "LEAD_SOURCE_ID": sandbox.all_records("LeadSources")[0]["LEAD_SOURCE_ID"],
+        "LEAD_STATUS_ID": sandbox.all_records("LeadStatuses")[0]["LEAD_STATUS_ID"]})
     done.append(f"created lead {lead['LEAD_ID']}")
     for org in sandbox.all_records("Organisations")[:2]:
         sandbox.update("Organisations", {"ORGANISATION_ID": org["ORGANISATION_ID"],

@@ -37,7 +37,10 @@ def test_first_incremental_and_quiet_runs(pipeline, sandbox, inbox):
 
     # Users change things between polls.
     contact = sandbox.create("Contacts", {"FIRST_NAME": "Ann", "LAST_NAME": "New"})
-    lead = sandbox.create("Leads", {"FIRST_NAME": "Lou", "LAST_NAME": "Lead"})
+    lead = sandbox.create("Leads", {
+        "FIRST_NAME": "Lou", "LAST_NAME": "Lead",
+        "LEAD_SOURCE_ID": sandbox.all_records("LeadSources")[0]["LEAD_SOURCE_ID"],
+        "LEAD_STATUS_ID": sandbox.all_records("LeadStatuses")[0]["LEAD_STATUS_ID"]})
     orgs = sandbox.all_records("Organisations")[:2]
     for org in orgs:
         sandbox.update("Organisations", {"ORGANISATION_ID": org["ORGANISATION_ID"],
