@@ -113,6 +113,7 @@ class Seeder:
         self.rng = random.Random(seed)
         self.scale = scale
         self.seq = 0
+        self._keys: dict[str, list] = {}
 
     # -- values -------------------------------------------------------------------------------
     def date(self, start: int = 0) -> str:
@@ -122,7 +123,10 @@ class Seeder:
         records = self.store.table(table).records
         if not records or (optional and self.rng.random() < 0.2):
             return None
-        return self.rng.choice(sorted(records))
+        cached = self._keys.get(table)
+        if cached is None or len(cached) != len(records):
+            cached = self._keys[table] = sorted(records)
+        return self.rng.choice(cached)
 
     def value(self, resource: str, field: str, kind: str) -> Any:
         value = self._value(resource, field, kind)

@@ -19,8 +19,10 @@ import contextlib
 import hmac
 import json
 import socket
+import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -249,7 +251,11 @@ class Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if not length:
             return b""
-        return self.rfile.read(int(length))
+        try:
+            size = int(length)
+        except ValueError:
+            raise ApiError(400, f"Invalid Content-Length {length!r}") from None
+        return self.rfile.read(size)
 
     def _send(self, reply: Reply, extra: dict[str, str] | None = None, *,
               truncate: str | None = None) -> None:
@@ -287,7 +293,12 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        body = self._body()
+        try:
+            body = self._body()
+        except ApiError as error:
+            self.close_connection = True
+            self._send(_text(error.status, error.reason))
+            return
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             self._control(method, path[len(CONTROL_PREFIX):], query, body)
             return
@@ -312,63 +323,57 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, method: str, path: str, api_path: str, query: dict[str, list[str]],
              body: bytes, arrival: float) -> None:
         state = self.state
-        status = 0
-        try:
-            if state.options.latency_ms:
-                # The real API's round trip; each request sleeps in its own thread.
-                time.sleep(state.options.latency_ms / 1000)
-            if not self._authorized():
-                reply = _text(401, "Authentication failed: send HTTP Basic with the API key as "
-                                   "the user name and an empty password")
+        if state.options.latency_ms:
+            # The real API's round trip; each request sleeps in its own thread.
+            time.sleep(state.options.latency_ms / 1000)
+        truncate = None
+        extra: dict[str, str] = {}
+        if not self._authorized():
+            reply = _text(401, "Authentication failed: send HTTP Basic with the API key as "
+                               "the user name and an empty password")
+        else:
+            refused, reason = state.admit(arrival)
+            if refused is not None:
+                reply = _text(refused, reason)
             else:
-                refused, reason = state.admit(arrival)
-                if refused is not None:
-                    reply = _text(refused, reason)
-                else:
-                    status = self._admitted(method, api_path, query, body)
-                    return
-            status = reply.status
-            self._send(reply, state.limit_headers())
-        finally:
-            state.record(method, path, query, status)
+                reply, truncate, extra = self._admitted(method, api_path, query, body)
+                # Scheduled changes and the log entry land before the answer leaves, so a
+                # client's next request (or log read) always sees them.
+                state.after_request(api_path)
+        state.record(method, path, query, 0 if reply is None else reply.status)
+        if reply is None:  # an injected dropped connection
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(reply, {**state.limit_headers(), **extra}, truncate=truncate)
 
     def _admitted(self, method: str, api_path: str, query: dict[str, list[str]],
-                  body: bytes) -> int:
-        """Serve an admitted request; return the status logged (0 for a dropped connection)."""
+                  body: bytes) -> tuple[Reply | None, str | None, dict[str, str]]:
+        """The answer to an admitted request: (reply or None to drop, truncation, headers)."""
         state = self.state
         gate = state.gate(api_path)
+        if gate is not None:
+            return _text(gate, "This feature is not available on your plan" if gate == 403
+                         else f"No endpoint {api_path}"), None, {}
         fault = state.take_fault(method, api_path)
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.delay_ms / 1000)
+            fault = None
+        if fault is not None and fault.kind == "drop":
+            return None, None, {}
+        if fault is not None and fault.kind == "status":
+            extra = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+            return _text(fault.status, f"Injected fault: HTTP {fault.status}"), None, extra
+        segments = [s for s in api_path.split("/") if s]
         try:
-            if gate is not None:
-                reply = _text(gate, "This feature is not available on your plan" if gate == 403
-                              else f"No endpoint {api_path}")
-                self._send(reply, state.limit_headers())
-                return reply.status
-            if fault is not None and fault.kind == "delay":
-                time.sleep(fault.delay_ms / 1000)
-                fault = None
-            if fault is not None and fault.kind == "drop":
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                return 0
-            if fault is not None and fault.kind == "status":
-                reply = _text(fault.status, f"Injected fault: HTTP {fault.status}")
-                extra = state.limit_headers()
-                if fault.retry_after is not None:
-                    extra["Retry-After"] = str(fault.retry_after)
-                self._send(reply, extra)
-                return reply.status
-            segments = [s for s in api_path.split("/") if s]
-            try:
-                reply = state.api.handle(method, segments, query, body)
-            except ApiError as error:
-                reply = _text(error.status, error.reason)
-            truncate = fault.kind if fault is not None else None
-            self._send(reply, state.limit_headers(), truncate=truncate)
-            return reply.status
-        finally:
-            state.after_request(api_path)
+            reply = state.api.handle(method, segments, query, body)
+        except ApiError as error:
+            reply = _text(error.status, error.reason)
+        except Exception as error:  # a sandbox bug: answer 500, and say so loudly
+            traceback.print_exc(file=sys.stderr)
+            reply = _text(500, f"Internal sandbox error: {type(error).__name__}: {error}")
+        return reply, (fault.kind if fault is not None else None), {}
 
     def _control(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> None:
         from .control import handle_control
@@ -392,6 +397,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (timeouts, dropped-connection tests) are normal, not errors.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class SandboxServer:
