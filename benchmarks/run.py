@@ -203,8 +203,11 @@ def run_child(
         ended = time.time()
         err.seek(0)
         lines = [ln.strip() for ln in err.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    # the line that says what went wrong: the last one mentioning an error, else the last one
+    errors = [ln for ln in lines if "error" in ln.lower() or "fail" in ln.lower()]
+    tail = (errors or lines or [""])[-1][:300]
     return Child(proc.returncode, started, ended, usage.ru_utime + usage.ru_stime,
-                 usage.ru_maxrss / 1024, lines[-1][:300] if lines else "", timed_out.is_set())
+                 usage.ru_maxrss / 1024, tail, timed_out.is_set())
 
 
 @contextlib.contextmanager
@@ -495,8 +498,17 @@ def floor_post(ib: Inbox) -> float:
 
 
 def meltano_env(sb: Sandbox, callback_url: str, tmp: Path) -> dict[str, str]:
+    # A private .meltano (the plugins' venvs linked in): other runs in this working tree write
+    # the same run/ files (catalog, config) and would race with ours.
+    sys_dir = tmp / "meltano-sys"
+    sys_dir.mkdir(exist_ok=True)
+    for kind in ("extractors", "loaders"):
+        link = sys_dir / kind
+        if not link.exists():
+            link.symlink_to(REPO / ".meltano" / kind, target_is_directory=True)
     env = dict(os.environ)
     env.update({
+        "MELTANO_SYS_DIR_ROOT": str(sys_dir),
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp / 'meltano.db'}",
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_ENVIRONMENT": "sandbox",
