@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", required=True, help="the API key clients must send")
     parser.add_argument("--seed", type=int, default=1, help="data seed (default 1)")
     parser.add_argument("--scale", type=_positive(float, 0.01), default=1,
-                        help="data size factor: contacts = 100 x scale (default 1)")
+                        help="data size factor: contacts = 100 x scale; other resources grow "
+                             "with it up to scale 20 (default 1)")
     parser.add_argument("--rate-limit", type=_positive(int, 1), default=None,
                         help="requests per sliding second before 429 (default: none)")
     parser.add_argument("--daily-limit", type=_positive(int, 0), default=100000,

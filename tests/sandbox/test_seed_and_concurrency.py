@@ -34,6 +34,19 @@ def test_sizes_scale(sandbox: Sandbox) -> None:
     assert sandbox.control.count("Leads") == 102  # 50 x 2 + the two captured leads
 
 
+@pytest.mark.parametrize("sandbox_options", [{"scale": 30}])
+def test_beyond_scale_20_only_contacts_grow(sandbox: Sandbox) -> None:
+    contacts = sandbox.control.all_records("Contacts")
+    assert len(contacts) == 3001
+    assert len({c["CONTACT_ID"] for c in contacts}) == 3001
+    assert sandbox.control.count("Organisations") == 800  # 40 x 20
+    orgs = {r["ORGANISATION_ID"] for r in sandbox.control.all_records("Organisations")}
+    assert all(c["ORGANISATION_ID"] in orgs | {None} for c in contacts)
+    # Records made as variants still differ from each other where it matters.
+    assert len({c["DATE_UPDATED_UTC"] for c in contacts}) > 2500
+    assert len({c["EMAIL_ADDRESS"] for c in contacts if c["EMAIL_ADDRESS"]}) > 2000
+
+
 def test_links_point_at_existing_records(sandbox: Sandbox) -> None:
     sb = sandbox.control
     orgs = {r["ORGANISATION_ID"] for r in sb.all_records("Organisations")}
