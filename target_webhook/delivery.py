@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 if t.TYPE_CHECKING:
@@ -151,7 +152,6 @@ class Deliverer:
         self._host = host_of(url)
         self._signer = signer
         self._extra_headers = dict(extra_headers)
-        self._timeout = timeout_seconds
         self._concurrency = concurrency
         self._retry = retry
         self._on_checkpoint = on_checkpoint
@@ -166,6 +166,22 @@ class Deliverer:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, ...) is read once, as
+        # requests reads it, for the one callback URL. The session's adapter then gives the
+        # keep-alive pool for that URL (through the proxy, with that CA bundle), and each
+        # request goes straight to it: requests' per-call work (re-reading the environment
+        # and ~/.netrc, building Response objects) cost more CPU than a loopback request.
+        environment = self._session.merge_environment_settings(url, {}, None, None, None)
+        prepared = requests.Request("POST", url).prepare()
+        self._pool = adapter.get_connection_with_tls_context(
+            prepared,
+            environment["verify"],
+            environment["proxies"],
+            environment["cert"],
+        )
+        self._request_url = adapter.request_url(prepared, environment["proxies"])
+        self._base_headers = {"User-Agent": user_agent, "Accept": "*/*"}
+        self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
 
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait here
@@ -391,7 +407,7 @@ class Deliverer:
             )
         if outcome.fatal_error:
             hint = ""
-            if outcome.error == "SSLError":
+            if outcome.error == "TLS error":
                 hint = (
                     " (is its TLS certificate trusted? set REQUESTS_CA_BUNDLE to your "
                     "CA bundle)"
@@ -409,33 +425,38 @@ class Deliverer:
 
     def _attempt(self, batch: _Batch) -> _Outcome:
         message = batch.message
-        headers = batch.headers
+        headers = {**self._base_headers, **batch.headers}
         if self._signer:
-            headers = {
-                **headers,
-                **self._signer.attempt_headers(message.message_id, message.body),
-            }
+            headers.update(self._signer.attempt_headers(message.message_id, message.body))
         try:
-            response = self._session.post(
-                self._url,
-                data=message.body,
+            response = self._pool.urlopen(
+                "POST",
+                self._request_url,
+                body=message.body,
                 headers=headers,
+                redirect=False,
+                assert_same_host=False,
+                retries=False,  # retries are ours, with backoff and per-object order
                 timeout=self._timeout,
-                allow_redirects=False,
+                preload_content=True,  # read the answer: the connection goes back to the pool
             )
-            # Read the answer so the connection goes back to the pool for reuse.
-            _ = response.content
-        except requests.exceptions.SSLError as exc:
-            return _Outcome(error=type(exc).__name__, fatal_error=True)
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            return _Outcome(error=type(exc).__name__)
-        except requests.exceptions.RequestException as exc:
+        except urllib3.exceptions.SSLError:
+            return _Outcome(error="TLS error", fatal_error=True)
+        except urllib3.exceptions.ProxyError:
+            return _Outcome(error="proxy error")
+        except urllib3.exceptions.NewConnectionError:
+            return _Outcome(error="connection failed")
+        except urllib3.exceptions.TimeoutError:
+            return _Outcome(error="timed out")
+        except (urllib3.exceptions.ProtocolError, OSError):
+            return _Outcome(error="connection dropped")
+        except urllib3.exceptions.HTTPError as exc:
             return _Outcome(error=type(exc).__name__, fatal_error=True)
         finally:
             with self._lock:
                 self.requests_sent += 1
         return _Outcome(
-            status=response.status_code,
+            status=response.status,
             reason=response.reason or "",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
