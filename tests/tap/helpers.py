@@ -73,7 +73,8 @@ def run_tap(
 ) -> Run:
     """Sync in-process; ``streams`` selects only those (from a catalog discovered first)."""
     if streams is not None and catalog is None:
-        catalog = discover(config)
+        # Discovery at full speed, whatever rate the sync itself is given.
+        catalog = discover(dict(config, requests_per_second=10))
     if streams is not None:
         catalog = select(catalog, streams)
     raw = io.BytesIO()
@@ -81,6 +82,8 @@ def run_tap(
     handler = _Capture()
     root = logging.getLogger()
     root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
     try:
         with contextlib.redirect_stdout(out):
             tap = TapInsightly(config=dict(config), state=copy.deepcopy(state or {}), catalog=catalog)
@@ -88,6 +91,7 @@ def run_tap(
             out.flush()
     finally:
         root.removeHandler(handler)
+        root.setLevel(level)
     messages = [json.loads(line) for line in raw.getvalue().decode().splitlines() if line]
     return Run(messages=messages, logs="\n".join(handler.lines))
 
