@@ -478,3 +478,54 @@ def test_state_values_with_decimals_are_written_as_numbers(receiver) -> None:
     text = '{"type":"STATE","value":{"bookmarks":{"x":{"v":1.50}}}}\n'
     run = run_target({"callback_url": receiver.url}, text)
     assert run.stdout == '{"bookmarks":{"x":{"v":1.50}}}\n'
+
+
+def test_validate_records_rejects_a_record_that_breaks_its_schema(receiver) -> None:
+    text = singer_lines(schema("contacts"), contact(1), contact(2, FIRST_NAME=42))
+    run = run_target({"callback_url": receiver.url, "validate_records": True}, text)
+    assert run.error is not None
+    assert "validation" in str(run.error).lower()
+    off = run_target({"callback_url": receiver.url}, text)
+    assert off.error is None  # by default records are forwarded as sent
+
+
+def test_stream_maps_rename_filter_and_add_properties(receiver) -> None:
+    config = {
+        "callback_url": receiver.url,
+        "stream_maps": {
+            "contacts": {
+                "__alias__": "people",
+                "__filter__": "CONTACT_ID != 2",
+                "FULL": "FIRST_NAME + '!'",
+            },
+        },
+    }
+    run = run_target(config, singer_lines(schema("contacts"), contact(1), contact(2)))
+    assert run.error is None
+    [request] = receiver.requests
+    message = request.json["message"]
+    assert message["raw"]["objectType"] == "people"
+    assert [r["FULL"] for r in message["raw"]["people"]] == ["Ann1!"]
+    assert [e["objectType"] for e in message["events"]] == ["people"]
+
+
+def test_slow_receiver_many_requests_in_flight_each_object_in_order() -> None:
+    with running_inbox() as url:
+        client = InboxClient(url)
+        client.delay(100)
+        messages: list[dict] = [schema("contacts")]
+        for version in range(4):
+            messages += [contact(cid, FIRST_NAME=f"v{version}") for cid in range(6)]
+        config = {"callback_url": url, "events_per_request": 1, "max_concurrent_requests": 10}
+        run = run_target(config, singer_lines(*messages))
+        assert run.error is None
+        events = client.events()
+        requests = client.requests()
+        client.close()
+    order: dict[str, list[str]] = {}
+    for event in events:
+        order.setdefault(event["objectId"], []).append(event["record"]["FIRST_NAME"])
+    assert order == {str(cid): ["v0", "v1", "v2", "v3"] for cid in range(6)}
+    # Six objects: up to six requests were in flight together.
+    first_answer = min(r["answered"] for r in requests)
+    assert sum(1 for r in requests if r["time"] < first_answer) > 1
