@@ -22,6 +22,17 @@ Assumptions where Insightly's behaviour is unknown:
 - Deleted records simply disappear (no tombstones), as in Insightly.
 - AUTONUMBER custom field values are strings of digits.
 - Error bodies are plain text (the control API answers JSON).
+- Writes check field names against the document (unknown field → 400), required fields on
+  create (as the document lists them), value types, and custom field names and types.
+  Read-only ids and DATE_CREATED_UTC/DATE_UPDATED_UTC in a body are ignored; OWNER_USER_ID and
+  CREATED_USER_ID default to the API key's user.
+- Paths of the document outside replication and simulated users (file attachments, follows,
+  images, per-record Tags/Links/Dates endpoints, ...) answer 404 with a plain-text reason.
+
+Data sizes: contacts = 100 x ``scale`` (plus the captured contact); the other resources grow
+with ``scale`` up to 20 and then stay, so that 100,000 contacts start in seconds and fit in
+memory. Beyond the first 300 records of a resource, records are variants of those (new ids,
+names, dates and custom field values).
 """
 
 from __future__ import annotations
