@@ -19,6 +19,8 @@ Assumptions where Insightly's behaviour is unknown:
   (and on ``/{Parent}/{id}/Notes``, where the document lists it).
 - 429 carries ``Retry-After`` only when an injected fault sets it. Requests answered 401 or
   429 use no quota and do not count in the one-second window.
+- The daily quota resets when the sandbox clock passes midnight UTC (reportedly Insightly's
+  reset time).
 - Deleted records simply disappear (no tombstones), as in Insightly.
 - AUTONUMBER custom field values are strings of digits.
 - Error bodies are plain text (the control API answers JSON).

@@ -80,13 +80,10 @@ class ScheduledChange:
 
 
 def _segment_prefix(prefix: str, api_path: str) -> bool:
-    """Prefix match on the API path; ``/Contacts`` matches ``/Contacts/Search`` but not
-    ``/ContactsX``; a prefix ending in ``/`` or a partial segment still matches literally."""
-    if prefix == "/":
-        return True
-    if api_path == prefix or api_path.startswith(prefix.rstrip("/") + "/"):
-        return True
-    return api_path.startswith(prefix) and not api_path[len(prefix):len(prefix) + 1].isalnum()
+    """Whole-segment prefix match on the API path: ``/Contacts`` matches ``/Contacts`` and
+    ``/Contacts/Search``, not ``/ContactsX``; ``/`` matches everything."""
+    stem = prefix.rstrip("/")
+    return not stem or api_path == stem or api_path.startswith(stem + "/")
 
 
 @dataclass
@@ -115,6 +112,7 @@ class SandboxState:
     schedule: list[ScheduledChange] = field(default_factory=list)
     store: Store | None = None
     api: Api | None = None
+    quota_day: str = ""
 
     def __post_init__(self) -> None:
         self.reset_data()
@@ -129,7 +127,11 @@ class SandboxState:
     def admit(self, arrival: float) -> tuple[int | None, str]:
         """None when admitted, else the refusal status and reason."""
         opts = self.options
+        today = self.clock.now_record()[:10]
         with self.lock:
+            if today != self.quota_day:
+                # The daily quota reportedly resets at midnight UTC: here, the sandbox clock's.
+                self.quota_day, self.used = today, 0
             if self.used >= opts.daily_limit:
                 return 429, "API daily request limit reached"
             if opts.rate_limit is not None:

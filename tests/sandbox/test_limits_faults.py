@@ -23,6 +23,16 @@ def test_daily_quota_is_counted_and_then_429_with_remaining_0(sandbox: Sandbox) 
     assert sandbox.get("/Contacts", top=1).status_code == 200
 
 
+@pytest.mark.parametrize("sandbox_options", [{"daily_limit": 1}])
+def test_daily_quota_resets_at_midnight_utc_of_the_sandbox_clock(sandbox: Sandbox) -> None:
+    sandbox.control.clock_freeze("2026-05-05T23:59:59Z")
+    assert sandbox.get("/Instance").status_code == 200
+    assert sandbox.get("/Instance").status_code == 429
+    sandbox.control.clock_advance(1)
+    response = sandbox.get("/Instance")
+    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "0"
+
+
 @pytest.mark.parametrize("sandbox_options", [{"rate_limit": 2}])
 def test_more_than_the_rate_limit_in_one_second_is_429_with_quota_left(sandbox: Sandbox) -> None:
     # Ten times the limit, back to back: some must be refused (unless each took > 0.5 s).

@@ -153,3 +153,48 @@ def test_reset_data_restores_the_seed(sandbox: Sandbox) -> None:
     sb.reset_data()
     assert sandbox.get("/Contacts", top=500).text == before
     assert sandbox.get("/Tmp__c").status_code == 404
+
+
+def test_changes_now_and_a_failing_scheduled_change_is_reported(sandbox: Sandbox) -> None:
+    sb = sandbox.control
+    sb.clock_freeze("2026-08-01T00:00:00Z")
+    done = sb.apply_changes([{"op": "update", "resource": "Leads", "id": 78563840,
+                              "fields": {"TITLE": "CTO"}}])
+    assert done[0]["TITLE"] == "CTO" and done[0]["DATE_UPDATED_UTC"] == "2026-08-01 00:00:00"
+    sb.schedule_change("Leads", after_requests=1, changes=[
+        {"op": "delete", "resource": "Leads", "id": 1}])
+    assert sandbox.get("/Leads").status_code == 200
+    schedule = sb._call("GET", "/schedule")
+    assert schedule[0]["applied"] and "not found" in schedule[0]["error"]
+    with pytest.raises(SandboxError):
+        sb.apply_changes([{"op": "rename", "resource": "Leads", "id": 78563840}])
+    with pytest.raises(SandboxError):
+        sb.apply_changes([{"op": "update", "resource": "Planets", "id": 1}])
+
+
+def test_custom_object_records_update_and_new_fields_from_flat_records(sandbox: Sandbox) -> None:
+    sb = sandbox.control
+    sb.add_custom_object("Gadget__c", fields=[{"FIELD_NAME": "Size__c", "FIELD_TYPE": "DROPDOWN",
+                                                "OPTIONS": ["S", "M"]}],
+                         records=[{"RECORD_NAME": "Hub", "Size__c": "M", "Ports__c": 4,
+                                   "Wireless__c": True}])
+    meta = {m["FIELD_NAME"]: m["FIELD_TYPE"] for m in sandbox.get("/CustomFields/Gadget__c").json()}
+    assert meta == {"Size__c": "DROPDOWN", "Ports__c": "NUMERIC", "Wireless__c": "BIT"}
+    hub = sandbox.get("/Gadget__c").json()[0]
+    updated = sb.update("Gadget__c", {"RECORD_ID": hub["RECORD_ID"], "CUSTOMFIELDS": [
+        {"FIELD_NAME": "Ports__c", "FIELD_VALUE": 8}]})
+    values = {c["FIELD_NAME"]: c["FIELD_VALUE"] for c in updated["CUSTOMFIELDS"]}
+    assert values == {"Size__c": "M", "Ports__c": 8, "Wireless__c": True}
+    assert sandbox.get(f"/Gadget__c/{hub['RECORD_ID']}").json() == updated
+
+
+def test_control_api_errors_are_json_with_a_reason(sandbox: Sandbox) -> None:
+    root = sandbox.url.replace("/v3.1", "")
+    response = sandbox.http.get(root + "/_sandbox/nothing", timeout=10)
+    assert response.status_code == 404 and "nothing" in response.json()["error"]
+    response = sandbox.http.post(root + "/_sandbox/faults", data=b"{not json",
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400 and response.json()["error"]
+    response = sandbox.http.post(root + "/_sandbox/faults", json={"path_prefix": "/x", "kind": "melt"},
+                                 timeout=10)
+    assert response.status_code == 400 and "kind" in response.json()["error"]
