@@ -51,8 +51,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -352,21 +356,31 @@ class Deliverer:
         self._progress.notify_all()
 
     def _release_checkpoints(self) -> None:
+        # States acknowledged at the same moment collapse into the latest one.
         latest = None
         released = False
         while self._checkpoints and self._checkpoints[0][0] <= self._acked_below:
             latest = self._checkpoints.popleft()[1]
             released = True
         if released:
-            self._on_checkpoint(latest)
+            try:
+                self._on_checkpoint(latest)
+            except OSError as exc:
+                self._fail_locked(
+                    f"Cannot write the state to stdout ({type(exc).__name__}): the "
+                    "process reading it has gone",
+                )
 
     def _fail(self, message: str) -> None:
         with self._lock:
-            if self._failure is None:
-                self._failure = DeliveryError(message)
-            self._halt.set()
-            self._work.notify_all()
-            self._progress.notify_all()
+            self._fail_locked(message)
+
+    def _fail_locked(self, message: str) -> None:
+        if self._failure is None:
+            self._failure = DeliveryError(message)
+        self._halt.set()
+        self._work.notify_all()
+        self._progress.notify_all()
 
     def _deliver(self, batch: _Batch) -> bool:
         """Send one message until acknowledged; False when given up (failure recorded)."""

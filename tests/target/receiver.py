@@ -91,7 +91,7 @@ class Receiver:
                 path=handler.path,
                 headers={k.lower(): v for k, v in handler.headers.items()},
                 body=body,
-                status=answer.status,
+                status=0 if answer.drop else answer.status,
                 started=time.monotonic(),
             )
             self.requests.append(item)
