@@ -231,8 +231,13 @@ class Api:
             return any(lk.get("LINK_OBJECT_NAME") == link and lk.get("LINK_OBJECT_ID") == key
                        for lk in record.get("LINKS") or [])
 
-        return self._page("Notes", self.spec.resources["Notes"], params, search=True,
-                          extra=(("parent", parent, key), linked))
+        reply = self._page("Notes", self.spec.resources["Notes"], params, search=True,
+                           extra=(("parent", parent, key), linked))
+        # This endpoint answers with the document's APINote shape, narrower than /Notes.
+        fields = self.spec.child_note_fields[parent]
+        notes = json.loads(reply.body)
+        reply.body = dumps([{f: note.get(f) for f in fields} for note in notes])
+        return reply
 
     def _page(self, name: str, resource: Resource, params: dict[str, str], *, search: bool,
               extra: tuple[tuple, Callable[[dict], bool]] | None = None) -> Reply:

@@ -48,6 +48,7 @@ class Spec:
     definitions: dict[str, tuple[tuple[str, str], ...]]
     note_parents: tuple[str, ...]
     tag_record_types: tuple[str, ...]
+    child_note_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def by_alias(self, segment: str) -> Resource | None:
         for res in self.resources.values():
@@ -81,4 +82,5 @@ def load_spec() -> Spec:
             field_types=dict(fields),
         )
     defs = {k: tuple((f, t) for f, t in v) for k, v in raw["definitions"].items()}
-    return Spec(table, defs, tuple(raw["note_parents"]), tuple(raw["tag_record_types"]))
+    return Spec(table, defs, tuple(raw["note_parents"]), tuple(raw["tag_record_types"]),
+                {k: tuple(v) for k, v in raw["child_note_fields"].items()})

@@ -202,6 +202,12 @@ def build(swagger: dict, samples_dir: Path) -> dict:
         p.split("/")[1] for p, ops in paths.items()
         if p.endswith("/{id}/Notes") and "post" in ops and not p.startswith("/{")
     )
+    # GET /{Parent}/{id}/Notes answers with the APINote definition, which has fewer fields
+    # than /Notes (no OWNER_USER_ID, no LINKS).
+    child_note_fields = {
+        parent: list(_item_schema(paths[f"/{parent}/{{id}}/Notes"]["get"], definitions)["properties"])
+        for parent in note_parents
+    }
     # The captured records carry CUSTOM_FIELD_ID in each CUSTOMFIELDS item (equal to
     # FIELD_NAME); the document's APICustomField lacks it.
     if ["CUSTOM_FIELD_ID", "string"] not in subdefs["APICustomField"]:
@@ -211,6 +217,7 @@ def build(swagger: dict, samples_dir: Path) -> dict:
         "resources": out,
         "definitions": subdefs,
         "note_parents": note_parents,
+        "child_note_fields": child_note_fields,
         "tag_record_types": ["contacts", "leads", "opportunities", "organisations", "projects", "emails"],
     }
 
