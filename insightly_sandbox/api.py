@@ -17,11 +17,10 @@ Assumptions where Insightly's behaviour is unknown (documented in the package do
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import json
 
 from .clock import parse_instant
 from .spec import Resource
@@ -111,8 +110,7 @@ class Api:
         if head == "CustomFields":
             return self._custom_fields(method, segments, params)
         if head == "Users" and segments[1:] == ["Me"]:
-            return self._single(method, self.store.table("Users").records.get(2240727)
-                                or next(iter(self.store.table("Users").records.values())))
+            return self._single(method, self.store.table("Users").records[self.store.default_user()])
         resource = self.spec.resources.get(head)
         if resource is not None and not head.startswith("{"):
             return self._resource(method, head, resource, segments[1:], params, body)
