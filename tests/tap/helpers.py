@@ -32,6 +32,7 @@ def base_config(url: str, **extra: t.Any) -> dict:  # noqa: ANN401
 class Run:
     messages: list[dict]
     logs: str
+    error: BaseException | None = None
 
     def records(self, stream: str | None = None) -> list[dict]:
         return [
@@ -70,6 +71,7 @@ def run_tap(
     state: dict | None = None,
     catalog: dict | None = None,
     streams: t.Iterable[str] | None = None,
+    expect_error: bool = False,
 ) -> Run:
     """Sync in-process; ``streams`` selects only those (from a catalog discovered first)."""
     if streams is not None and catalog is None:
@@ -84,16 +86,24 @@ def run_tap(
     root.addHandler(handler)
     level = root.level
     root.setLevel(logging.INFO)
+    error = None
     try:
         with contextlib.redirect_stdout(out):
             tap = TapInsightly(config=dict(config), state=copy.deepcopy(state or {}), catalog=catalog)
             tap.sync_all()
-            out.flush()
+    except Exception as exc:  # noqa: BLE001
+        if not expect_error:
+            raise
+        error = exc
     finally:
+        out.flush()
         root.removeHandler(handler)
         root.setLevel(level)
+    if expect_error and error is None:
+        msg = "the sync was expected to fail"
+        raise AssertionError(msg)
     messages = [json.loads(line) for line in raw.getvalue().decode().splitlines() if line]
-    return Run(messages=messages, logs="\n".join(handler.lines))
+    return Run(messages=messages, logs="\n".join(handler.lines), error=error)
 
 
 _CATALOGS: dict[str, dict] = {}

@@ -1,0 +1,160 @@
+"""Issue 3, point 8: limits and errors, against the sandbox's faults, gates and quota."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tap_insightly.client import ApiKeyRejectedError, ApiUnreachableError, QuotaExhaustedError
+from tests.tap.helpers import API_KEY, base_config, discover, error_lines, run_cli, run_tap, select
+
+
+def _contacts_complete(run, sandbox) -> None:
+    ids = run.ids("contacts", "CONTACT_ID")
+    assert sorted(ids) == sorted(c["CONTACT_ID"] for c in sandbox.all_records("Contacts"))
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(500, "status"), (503, "status"), (0, "drop"), (0, "truncate_short"), (0, "truncate_length")],
+)
+def test_server_errors_and_broken_responses_are_retried(sandbox_url, sandbox, status, kind):
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    sandbox.fault("/Contacts/Search", status=status or 500, count=2, kind=kind)
+    run = run_tap(base_config(sandbox_url, page_size=40), catalog=catalog)
+    _contacts_complete(run, sandbox)
+    assert len(re.findall(r"contacts: .*; retry \d of 5", run.logs)) == 2
+    # 101 contacts in pages of 40 overlapping by one: 3 pages, plus the 2 failed tries.
+    assert len(sandbox.requests("/Contacts")) == 3 + 2
+
+
+def test_burst_429_waits_for_retry_after(sandbox_url, sandbox):
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    sandbox.fault("/Contacts/Search", status=429, count=1, retry_after=1)
+    run = run_tap(base_config(sandbox_url), catalog=catalog)
+    _contacts_complete(run, sandbox)
+    # The wait is the server's Retry-After, not the backoff schedule.
+    assert "contacts: 429 from /v3.1/Contacts/Search; retry 1 of 5 in 1.0 s" in run.logs
+
+
+def test_burst_429_without_retry_after_backs_off(sandbox_url, sandbox):
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    sandbox.fault("/Contacts/Search", status=429, count=2)
+    run = run_tap(base_config(sandbox_url), catalog=catalog)
+    _contacts_complete(run, sandbox)
+    waits = [float(w) for w in re.findall(r"contacts: 429 .*; retry \d of 5 in ([\d.]+) s", run.logs)]
+    # Exponential with jitter: 0.25-0.5 s, then 0.5-1 s.
+    assert len(waits) == 2 and 0.2 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0
+
+
+def test_daily_quota_exhausted_stops_after_state_for_what_was_synced(sandbox_url, sandbox):
+    config = base_config(sandbox_url, page_size=20)
+    catalog = select(discover(config), ["contacts", "leads"])
+    sandbox.reset_quota()
+    # Contacts take 6 requests (101 records, pages of 20 overlapping by one); leads then
+    # meet the end of the daily quota.
+    sandbox.set_daily_limit(8)
+    run = run_tap(config, catalog=catalog, expect_error=True)
+    assert isinstance(run.error, QuotaExhaustedError)
+    assert "daily API quota exhausted" in str(run.error)
+    assert run.state["bookmarks"]["contacts"]["replication_key_value"]
+    refused = [r for r in sandbox.requests() if r["status"] == 429]
+    # No retry storm: the tap stops when Remaining reaches 0 (or at the first 429).
+    assert len(refused) <= 1
+    sandbox.reset_quota()
+    sandbox.set_daily_limit(100000)
+    rest = run_tap(config, catalog=catalog, state=run.state)
+    assert rest.records("contacts") == []
+    assert len(rest.records("leads")) == sandbox.count("Leads")
+
+
+def test_quota_reserve_stops_before_spending_the_reserve(sandbox_url, sandbox):
+    config = base_config(sandbox_url, page_size=20, quota_reserve=99995)
+    catalog = select(discover(base_config(sandbox_url)), ["contacts", "leads"])
+    sandbox.reset_quota()
+    sandbox.set_daily_limit(100000)
+    sandbox.clear_requests()
+    run = run_tap(config, catalog=catalog, expect_error=True)
+    assert isinstance(run.error, QuotaExhaustedError)
+    assert "quota_reserve 99995" in str(run.error)
+    # Requests stop as soon as Remaining is below the reserve.
+    assert len(sandbox.requests()) == 6
+
+
+def test_rejected_key_is_reported_without_the_key(sandbox_url, tmp_path):
+    config = dict(base_config(sandbox_url), api_key="wrong-key-5c2a91")
+    run = run_tap(config, catalog=select(discover(base_config(sandbox_url)), ["contacts"]), expect_error=True)
+    assert isinstance(run.error, ApiKeyRejectedError)
+    result = run_cli(config=config, tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert [line.split("|")[-1].strip() for line in error_lines(result.stderr)] == [
+        "API key rejected by Insightly (401): check api_key"
+    ]
+    assert "wrong-key-5c2a91" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_gated_streams_are_skipped_with_one_warning(sandbox_url, sandbox):
+    config = base_config(sandbox_url)
+    catalog = select(discover(config), ["contacts", "tickets", "products", "knowledge_articles"])
+    sandbox.plan_gate("/Ticket", 403)
+    sandbox.plan_gate("/Product", 404)
+    sandbox.plan_gate("/KnowledgeArticle", 403)
+    run = run_tap(config, catalog=catalog)
+    _contacts_complete(run, sandbox)
+    assert run.records("tickets") == [] and run.records("products") == []
+    warnings = [line for line in run.logs.splitlines() if "skipped" in line]
+    assert len(warnings) == 3
+    assert any("products: skipped, /Product answered 404" in w for w in warnings)
+
+
+def test_every_stream_refused_fails_with_check_pod(sandbox_url, sandbox):
+    config = base_config(sandbox_url)
+    catalog = select(discover(config), ["tickets", "products"])
+    sandbox.plan_gate("/Ticket", 403)
+    sandbox.plan_gate("/Product", 404)
+    run = run_tap(config, catalog=catalog, expect_error=True)
+    assert isinstance(run.error, ApiUnreachableError)
+    assert "check pod / api_url" in str(run.error)
+
+
+def test_wrong_api_url_fails_with_check_pod(sandbox_url, tmp_path):
+    wrong = sandbox_url.replace("/v3.1", "/v2.0")
+    result = run_cli("--discover", config=base_config(wrong), tmp_path=tmp_path)
+    assert result.returncode == 1
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and "check pod / api_url" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_the_key_never_appears_in_output(sandbox_url, sandbox, tmp_path):
+    sandbox.fault("/Contacts/Search", status=429, count=1, retry_after=0)
+    sandbox.fault("/Leads/Search", status=500, count=1)
+    sandbox.plan_gate("/Ticket", 403)
+    result = run_cli(
+        config=base_config(sandbox_url, page_size=100),
+        env={"TAP_INSIGHTLY_LOG_LEVEL": "debug"},
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "RECORD" in result.stdout
+    assert API_KEY not in result.stdout
+    assert API_KEY not in result.stderr
+    # Nor its Basic-auth form.
+    import base64
+
+    encoded = base64.b64encode(f"{API_KEY}:".encode()).decode()
+    assert encoded not in result.stdout + result.stderr
+    assert "Run used" in result.stderr and "daily quota remaining" in result.stderr
+
+
+def test_client_side_throttle_spaces_requests(sandbox_url, sandbox):
+    # The sandbox refuses more than 3 requests in any second with 429: a throttle at 3
+    # per second never meets one.
+    config = base_config(sandbox_url, page_size=10, requests_per_second=3)
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    sandbox.set_rate_limit(3)
+    run = run_tap(config, catalog=catalog)
+    _contacts_complete(run, sandbox)
+    assert all(r["status"] != 429 for r in sandbox.requests())
