@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,12 +173,20 @@ def run_child(
     stdin: Path | None = None,
     on_line: Callable[[bytes], None] | None = None,
 ) -> Child:
-    """Run a command to its end, feeding each stdout line to on_line; rusage from wait4."""
+    """Run a command to its end, feeding each stdout line to on_line.
+
+    Peak RSS and CPU are the command's own, through the small ``_measure.py`` launcher (see
+    there why); CPU includes the children the command waited for (Meltano's tap and target).
+    """
+    if shutil.which(cmd[0]) is None:
+        raise NotAvailable(f"{Path(cmd[0]).name} is not installed (no {cmd[0]})")
     with tempfile.TemporaryFile() as err, contextlib.ExitStack() as stack:
         stdin_file = stack.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
+        measured = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "rusage.json"
+        launcher = [sys.executable, "-S", str(Path(__file__).with_name("_measure.py")), str(measured)]
         started = time.time()
         try:
-            proc = subprocess.Popen(cmd, stdin=stdin_file, stdout=subprocess.PIPE, stderr=err,
+            proc = subprocess.Popen([*launcher, *cmd], stdin=stdin_file, stdout=subprocess.PIPE, stderr=err,
                                     env=env, cwd=REPO, start_new_session=True)
         except OSError as exc:
             raise NotAvailable(f"{Path(cmd[0]).name} cannot start: {exc.strerror}") from None
@@ -203,11 +212,15 @@ def run_child(
         ended = time.time()
         err.seek(0)
         lines = [ln.strip() for ln in err.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+        try:
+            own = json.loads(measured.read_text())
+            cpu, maxrss_kb = own["cpu"], own["maxrss_kb"]
+        except (OSError, ValueError, KeyError):  # killed before it could write
+            cpu, maxrss_kb = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
     # the line that says what went wrong: the last one mentioning an error, else the last one
     errors = [ln for ln in lines if "error" in ln.lower() or "fail" in ln.lower()]
     tail = (errors or lines or [""])[-1][:300]
-    return Child(proc.returncode, started, ended, usage.ru_utime + usage.ru_stime,
-                 usage.ru_maxrss / 1024, tail, timed_out.is_set())
+    return Child(proc.returncode, started, ended, cpu, maxrss_kb / 1024, tail, timed_out.is_set())
 
 
 @contextlib.contextmanager
@@ -376,11 +389,14 @@ def measure_tap_rate(sb: Sandbox, config: Path, catalog: Path, plan: Plan, tee: 
 # ----------------------------------------------------------------------------- floors
 
 
-def floor_fetch(base_url: str, out: Path, max_pages: int | None = None) -> tuple[float, list[dict[str, Any]]]:
-    """The floor: a plain requests loop over the same pages, one JSON line per record."""
+def floor_fetch(base_url: str, out: Path, max_pages: int | None = None) -> tuple[float, list[int]]:
+    """The floor: a plain requests loop over the same pages, one JSON line per record.
+
+    Returns the rate and the CONTACT_IDs seen (records are not kept: the benchmark stays small).
+    """
     session = requests.Session()
     session.auth = (API_KEY, "")
-    records: list[dict[str, Any]] = []
+    ids: list[int] = []
     skip, pages = 0, 0
     with out.open("w") as sink:
         started = time.time()
@@ -391,14 +407,14 @@ def floor_fetch(base_url: str, out: Path, max_pages: int | None = None) -> tuple
             page = response.json()
             for record in page:
                 sink.write(json.dumps(record) + "\n")
-            records.extend(page)
+            ids.extend(record["CONTACT_ID"] for record in page)
             pages += 1
             skip += PAGE_SIZE
             if len(page) < PAGE_SIZE:
                 break
         ended = time.time()
     session.close()
-    return len(records) / max(ended - started, 1e-9), records
+    return len(ids) / max(ended - started, 1e-9), ids
 
 
 def sandbox_alone(base_url: str) -> float:
@@ -464,11 +480,12 @@ def span_rate(summary: dict[str, Any]) -> float:
     return summary["events"] / max(summary["last_answered"] - summary["first_arrival"], 1e-9)
 
 
-def run_target(ib: Inbox, tmp: Path, input_path: Path, expected: int, plan: Plan, **settings: Any
-               ) -> tuple[float, Child, dict[str, Any]]:
+def run_target(ib: Inbox, tmp: Path, input_path: Path, expected: int, plan: Plan, delay_ms: int = 0,
+               **settings: Any) -> tuple[float, Child, dict[str, Any]]:
     config = {"callback_url": ib.url, "signature_key": SIGNATURE_KEY, **settings}
     config_path = write_json(tmp / "target-config.json", config)
-    ib.clear()
+    ib.clear()  # also ends any delay: set it again
+    ib.delay(delay_ms)
     child = run_child([str(BIN / "target-webhook"), "--config", str(config_path)],
                       timeout=plan.timeout, stdin=input_path)
     if child.returncode != 0 or child.timed_out:
@@ -598,11 +615,11 @@ class Bench:
         t = self.table
         rate_row, rss_row = t[f"tap.records_per_s.{size}"], t[f"tap.peak_rss.{size}"]
         with self.step(f"floor: plain requests loop ({size})", [rate_row.id]):
-            floor, records = floor_fetch(sb.base_url, self.tmp / "floor.jsonl")
+            floor, ids = floor_fetch(sb.base_url, self.tmp / "floor.jsonl")
             rate_row.floor = floor
-            rate_row.detail["records"] = len(records)
+            rate_row.detail["records"] = len(ids)
             if size == "10k":
-                self.contact_ids = [r["CONTACT_ID"] for r in records]
+                self.contact_ids = ids
         with self.step(f"tap-insightly contacts ({size})", [rate_row.id, rss_row.id, "api.full_sync_requests"]):
             catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
             rate, run, data_requests = measure_tap_rate(sb, config, catalog, self.plan, tee=tee)
@@ -701,13 +718,12 @@ class Bench:
                 rate_row.floor = floor_post(ib)
         n = min(total, self.plan.slow_events)
         source = target_input(self.tap_output, n, self.tmp / "target-slow.singer")
-        ib.delay(100)
         try:
             for concurrent in (1, 10):
                 row = t[f"target.slow100ms.c{concurrent}"]
                 with self.step(f"target-webhook, inbox 100 ms, {concurrent} concurrent", [row.id]):
-                    row.value, _, _ = run_target(ib, self.tmp, source, n, self.plan, events_per_request=10,
-                                                 max_concurrent_requests=concurrent)
+                    row.value, _, _ = run_target(ib, self.tmp, source, n, self.plan, delay_ms=100,
+                                                 events_per_request=10, max_concurrent_requests=concurrent)
                     row.detail.update(events=n, events_per_request=10)
         finally:
             ib.delay(0)
