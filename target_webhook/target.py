@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import decimal
 import ipaddress
+import json
 import re
 import sys
 import typing as t
@@ -116,6 +117,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "allow_insecure_http",
         th.BooleanType,
+        title="Allow insecure HTTP",
         default=False,
         description=(
             "Allow a plain http callback_url to a host other than loopback (events and "
@@ -124,25 +126,24 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "signature_key",
-        th.CustomType(
-            {
-                "oneOf": [
-                    {"type": "string"},
-                    {"type": "array", "items": {"type": "string", "minLength": 1}},
-                ],
-            },
-        ),
+        # One type list, not oneOf: the SDK cannot read a oneOf setting from the
+        # environment (--config ENV), and reads this one as a JSON list or a single key.
+        th.CustomType({"type": ["string", "array"], "items": {"type": "string"}}),
+        title="Signature key",
         secret=True,
         description=(
             "HMAC key signing every request (Elements-Webhook-Signature and Standard "
             "Webhooks webhook-signature). A key written whsec_BASE64 is base64-decoded for "
-            "Standard Webhooks. During a key rotation give a list: each key adds a "
-            "Standard Webhooks signature, the first key makes the Elements signature."
+            "Standard Webhooks. During a key rotation give a list (in an environment "
+            "variable, a JSON list; a single key there must not contain a comma): each "
+            "key adds a Standard Webhooks signature, the first key makes the Elements "
+            "signature."
         ),
     ),
     th.Property(
         "payload_format",
         th.StringType,
+        title="Payload format",
         default=OPEN_CONNECTORS,
         allowed_values=list(PAYLOAD_FORMATS),
         description=(
@@ -153,6 +154,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "events_per_request",
         th.IntegerType(minimum=1, maximum=1000),
+        title="Events per request",
         default=10,
         description=(
             "Most events in one request, 1 to 1000 (Open Connectors sent 10). Each "
@@ -162,6 +164,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "max_request_bytes",
         th.IntegerType(minimum=1024),
+        title="Max request bytes",
         default=1000000,
         description=(
             "Largest request body in bytes; a group of events that would exceed it is "
@@ -171,6 +174,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "max_concurrent_requests",
         th.IntegerType(minimum=1, maximum=64),
+        title="Max concurrent requests",
         default=4,
         description=(
             "Requests in flight at once. Events of one object are never in two requests "
@@ -180,12 +184,14 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "request_timeout_seconds",
         th.IntegerType(minimum=1, maximum=600),
+        title="Request timeout (seconds)",
         default=30,
         description="Seconds to wait for the receiver to connect and to answer.",
     ),
     th.Property(
         "max_retries",
         th.IntegerType(minimum=0, maximum=100),
+        title="Max retries",
         default=8,
         description=(
             "Retries of a request after a connection error, timeout, 408, 429 or 5xx "
@@ -195,6 +201,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "retry_initial_delay_ms",
         th.IntegerType(minimum=0),
+        title="Initial retry delay (ms)",
         default=1000,
         description=(
             "Wait before the first retry in milliseconds; it doubles on each retry up to "
@@ -204,12 +211,17 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "retry_max_delay_ms",
         th.IntegerType(minimum=0),
+        title="Max retry delay (ms)",
         default=60000,
-        description="Longest backoff between retries in milliseconds.",
+        description=(
+            "Longest backoff between retries in milliseconds (a receiver's Retry-After "
+            "may ask for longer, up to an hour)."
+        ),
     ),
     th.Property(
         "headers",
         th.ObjectType(additional_properties=th.StringType),
+        title="Extra headers",
         secret=True,
         description=(
             "Extra request headers, name to value, such as Authorization. Values are "
@@ -219,34 +231,40 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "element_key",
         th.StringType(min_length=1),
+        title="Element key",
         default="insightly",
         description="elementKey of messages and events (and the CloudEvents type prefix).",
     ),
     th.Property(
         "hub_key",
         th.StringType(min_length=1),
+        title="Hub key",
         default="crm",
         description="hubKey of events.",
     ),
     th.Property(
         "instance_id",
         th.IntegerType,
+        title="Instance ID",
         description="instanceId of messages (and the CloudEvents source).",
     ),
     th.Property(
         "instance_name",
         th.StringType,
+        title="Instance name",
         description="instanceName of messages.",
     ),
     th.Property(
         "instance_tags",
         th.ArrayType(th.StringType),
+        title="Instance tags",
         default=[],
         description="instanceTags of messages.",
     ),
     th.Property(
         "created_check_tolerance_seconds",
         th.IntegerType(minimum=0),
+        title="Created check tolerance (seconds)",
         default=0,
         description=(
             "A record is CREATED when its created and updated dates differ by at most "
@@ -256,6 +274,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "streams",
         th.ObjectType(additional_properties=_STREAM_SETTINGS),
+        title="Per-stream settings",
         default={},
         description=(
             "Per-stream overrides keyed by stream name: object_type, created_date_field, "
@@ -265,6 +284,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "validate_records",
         th.BooleanType,
+        title="Validate records",
         default=False,
         description=(
             "Check records against their stream schema before sending (slower). Records "
@@ -281,6 +301,32 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def signature_keys(value: str | list[str] | None) -> tuple[str, ...]:
+    """The signature_key setting as keys.
+
+    An environment variable can only hold a string, so a string that is a JSON list is
+    read as the list of keys of a rotation.
+
+    Raises:
+        ValueError: a string that starts like a JSON list but is not a list of strings.
+    """
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list) or not all(isinstance(k, str) for k in parsed):
+            msg = "a value starting with '[' must be a JSON list of keys"
+            raise ValueError(msg)
+        return tuple(parsed)
+    keys = keys_of(value)
+    if any(key.lstrip().startswith("[") for key in keys):
+        # What the SDK makes of a broken JSON list in an environment variable.
+        msg = "a key starts with '[': give a list of keys as a valid JSON list"
+        raise ValueError(msg)
+    return keys
 
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -306,13 +352,17 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         )
     if any(char.isspace() for char in url):
         problems.append("callback_url must not contain spaces")
-    key = config.get("signature_key")
-    for one in [key] if isinstance(key, str) else key or []:
+    try:
+        keys = signature_keys(config.get("signature_key"))
+    except ValueError as exc:
+        problems.append(f"signature_key: {exc}")
+        keys = ()
+    for one in keys:
         try:
             Signer([one])
         except InvalidKeyError as exc:
             problems.append(f"signature_key: {exc}")
-    if isinstance(key, list) and any(not one for one in key):
+    if any(not one for one in keys):
         problems.append("signature_key: a key in the list is empty")
     for name, value in (config.get("headers") or {}).items():
         if not _HEADER_NAME.match(name):
@@ -377,7 +427,7 @@ class Settings:
         """Read settings (defaults applied by the schema validator)."""
         return cls(
             callback_url=config["callback_url"],
-            signature_keys=keys_of(config.get("signature_key")),
+            signature_keys=signature_keys(config.get("signature_key")),
             envelope=Envelope(
                 payload_format=config.get("payload_format") or OPEN_CONNECTORS,
                 element_key=config.get("element_key") or "insightly",

@@ -320,3 +320,54 @@ def test_sigterm_waits_for_the_request_in_flight_and_writes_its_state(
     assert process.returncode == 128 + signal.SIGTERM
     assert stdout == '{"s":1}\n'
     assert len(receiver.requests) == 1
+
+
+def test_key_rotation_list_from_an_environment_variable(inbox_with_keys) -> None:
+    url, client = inbox_with_keys
+    done = cli(
+        "--config",
+        "ENV",
+        stdin=singer_lines(schema("contacts"), contact(1)),
+        env={
+            "TARGET_WEBHOOK_CALLBACK_URL": url,
+            "TARGET_WEBHOOK_SIGNATURE_KEY": '["old-key", "new-key"]',
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    [request] = client.requests()
+    assert request["verified"] == {"elements": True, "standard_webhooks": True}
+    assert len(request["headers"]["webhook-signature"].split(" ")) == 2
+
+
+@pytest.fixture
+def inbox_with_keys() -> t.Iterator[tuple[str, InboxClient]]:
+    with running_inbox(signature_key=["new-key", "old-key"]) as url:
+        client = InboxClient(url)
+        yield url, client
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TARGET_WEBHOOK_EVENTS_PER_REQUEST", "ten"),
+        ("TARGET_WEBHOOK_HEADERS", "{not json"),
+        ("TARGET_WEBHOOK_SIGNATURE_KEY", '["unterminated'),
+    ],
+)
+def test_unreadable_environment_settings_one_line(
+    receiver: Receiver,
+    variable: str,
+    value: str,
+) -> None:
+    done = cli(
+        "--config",
+        "ENV",
+        stdin=singer_lines(schema("contacts"), contact(1)),
+        env={"TARGET_WEBHOOK_CALLBACK_URL": receiver.url, variable: value},
+    )
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "Invalid settings" in line
+    assert value not in line
+    assert receiver.requests == []
