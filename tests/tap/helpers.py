@@ -109,9 +109,10 @@ def run_tap(
 _CATALOGS: dict[str, dict] = {}
 
 
-def discover(config: dict) -> dict:
-    key = json.dumps(config, sort_keys=True)
-    if key not in _CATALOGS:
+def discover(config: dict, *, fresh: bool = False) -> dict:
+    """The catalog; cached across sandboxes (every test sandbox is seeded alike)."""
+    key = json.dumps({k: v for k, v in config.items() if k != "api_url"}, sort_keys=True)
+    if fresh or key not in _CATALOGS:
         _CATALOGS[key] = TapInsightly(config=dict(config), setup_mapper=False).catalog_dict
     return copy.deepcopy(_CATALOGS[key])
 
