@@ -102,8 +102,10 @@ def parse_url(url: str, where: str) -> tuple[Resource, dict[str, t.Any], list[st
         check_placeholder(match.group(1), where)
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
-    if segments[:2] == ["hubs", "crm"]:
-        segments = segments[2:]
+    if "hubs" in segments:
+        # /hubs/crm/contacts, also with Open Connectors' own prefix
+        # (https://api.openconnectors.../elements/api-v2/hubs/crm/contacts).
+        segments = segments[segments.index("hubs") + 2 :]
     elif segments and segments[0].lower() in {"v3.1", "v3.0"}:
         segments = segments[1:]
     if segments and segments[-1].lower() == "search":
@@ -227,10 +229,7 @@ def _entry(name: str, entry: t.Any) -> tuple[Resource, list[str]]:  # noqa: ANN4
             msg = f"{where}.filterByUpdatedDate: expected true or false"
             raise PollerConfigError(msg)
         changes["filter_by_updated"] = flag and changes.get("filter_by_updated", True)
-    resource = base.replace(**changes)
-    if resource.incremental and not base.updated_field and "updated_field" not in changes:
-        resource = resource.replace(filter_by_updated=False)
-    return resource, warnings
+    return base.replace(**changes), warnings
 
 
 def parse_poller_configuration(value: t.Any) -> tuple[list[Resource], list[str]]:  # noqa: ANN401
