@@ -343,6 +343,12 @@ class TapInsightly(Tap):
                 entry = catalog.get_stream(row.name)
                 schema = entry.schema.to_dict() if entry is not None else {}
                 fields = cf.from_schema(schema) if row.has_custom_fields else []
+                if row.has_custom_fields and not as_columns and _selected(catalog, row.name):
+                    # Without columns the catalog does not carry the custom fields' types.
+                    reader = reader or self._discovery()
+                    fields = cf.from_metadata(
+                        self._read_metadata(reader, f"CustomFields/{row.path}", optional=True)
+                    )
                 streams.append(make_stream(self, row, cf.CustomFieldMapper(fields, as_columns=as_columns)))
             return streams
         reader = self._discovery()

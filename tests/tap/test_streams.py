@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from tap_insightly.resources import RESOURCES
-from tests.tap.helpers import base_config, run_tap
+from tests.tap.helpers import base_config, discover, run_tap, select
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 
@@ -107,3 +107,34 @@ def test_custom_fields_become_typed_columns(full_run):
     assert any(r["Date1__c"] for r in contacts)
     fruit = full_run.schema("fruit__c")["schema"]["properties"]
     assert fruit["Weight__c"]["type"] == ["number", "null"]
+
+
+def test_custom_field_created_after_discovery_stays_in_the_record(sandbox_url, sandbox):
+    config = base_config(sandbox_url)
+    catalog = select(discover(config), ["contacts"])
+    sandbox.add_custom_field(object_name="Contacts", field_name="Shoe_Size__c", field_type="NUMERIC")
+    contact = sandbox.all_records("Contacts")[0]
+    sandbox.update("Contacts", {
+        "CONTACT_ID": contact["CONTACT_ID"],
+        "CUSTOMFIELDS": [{"FIELD_NAME": "Shoe_Size__c", "FIELD_VALUE": 42, "CUSTOM_FIELD_ID": "Shoe_Size__c"}],
+    })
+    run = run_tap(config, catalog=catalog)
+    record = next(r for r in run.records("contacts") if r["CONTACT_ID"] == contact["CONTACT_ID"])
+    assert {"FIELD_NAME": "Shoe_Size__c", "FIELD_VALUE": 42, "CUSTOM_FIELD_ID": "Shoe_Size__c"} in record["CUSTOMFIELDS"]
+    assert "Shoe_Size__c" not in record  # no column until the catalog is refreshed
+    fresh = discover(config, fresh=True)
+    contacts = next(s for s in fresh["streams"] if s["tap_stream_id"] == "contacts")
+    assert contacts["schema"]["properties"]["Shoe_Size__c"]["type"] == ["number", "null"]
+
+
+def test_custom_fields_without_columns(shared_sandbox_url):
+    config = base_config(shared_sandbox_url, custom_fields_as_columns=False)
+    run = run_tap(config, streams=["contacts"])
+    schema = run.schema("contacts")["schema"]["properties"]
+    assert not [name for name in schema if name.endswith("__c")]
+    record = run.records("contacts")[0]
+    assert not [name for name in record if name.endswith("__c")]
+    dates = [c["FIELD_VALUE"] for r in run.records("contacts") for c in r["CUSTOMFIELDS"]
+             if c["FIELD_NAME"] == "Date1__c" and c["FIELD_VALUE"]]
+    # CUSTOMFIELDS values of date fields are RFC 3339 too.
+    assert dates and all(RFC3339_UTC.match(d) for d in dates)
