@@ -854,11 +854,44 @@ def render(table: Table) -> str:
     return "\n".join(out)
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """A result file as the Markdown table the README carries."""
+    host = result["machine"]
+    lines = [
+        f"Measured {result['date'][:10]} ({result['plan']} run) on {host['cpu_model']}, "
+        f"{host['cores']} cores, Python {host['python']}.",
+        "",
+        "| figure | value | floor | ratio | goal | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        if row["not_available"]:
+            value, met = "n/a", "not available: " + row["not_available"].replace("|", "/")
+        else:
+            value = f"{fmt(row['value'], row['unit'])} {row['unit']}"
+            met = {True: "yes", False: "no", None: ""}[row["met"]]
+        floor = fmt(row["floor"], row["unit"]) if row["floor"] is not None else ""
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        lines.append(f"| {row['label']} | {value} | {floor} | {ratio} | {row['goal']} | {met} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="a few hundred records (what CI runs)")
     parser.add_argument("--out", help="JSON result file (default benchmarks/results/<time>[-tiny].json)")
+    parser.add_argument("--markdown", metavar="RESULT.json",
+                        help="print a result file as a Markdown table (for the README) and exit")
     args = parser.parse_args(argv)
+    if args.markdown:
+        try:
+            text = markdown(json.loads(Path(args.markdown).read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"benchmarks: --markdown {args.markdown} is not a readable result file ({exc})",
+                  file=sys.stderr)
+            return 2
+        print(text)
+        return 0
     plan = TINY if args.tiny else FULL
     now = dt.datetime.now(dt.timezone.utc)
     out = Path(args.out) if args.out else (
@@ -886,6 +919,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"benchmark ({plan.name}) {result['date']} on {result['machine']['cpu_model']}, "
           f"{result['machine']['cores']} cores, Python {result['machine']['python']}")
+    if plan is TINY:
+        print("tiny run: a few hundred records where labels say 10k/100k; it proves the harness "
+              "works, its figures are not the product's")
     print(render(table))
     print(f"written to {out}")
     return 0
