@@ -151,6 +151,9 @@ def test_fail_with_retry_after_then_recovers() -> None:
         # only the acknowledged delivery counts as arrived; all=1 shows the rejected ones too
         assert len(ib.events()) == 1
         assert [e["_status"] for e in ib.events(include_rejected=True)] == [503, 503, 200]
+        # GET /events (issue 2's spelling) is the same list
+        assert requests.get(url + "events", timeout=10).json() == ib.events()
+        assert len(requests.get(url + "events?all=1", timeout=10).json()) == 3
         ib.fail(status=410, count=1)
         r = requests.post(url, data=body, timeout=10)
         assert r.status_code == 410 and "Retry-After" not in r.headers
