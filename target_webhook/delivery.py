@@ -352,7 +352,10 @@ class Deliverer:
                 self._acked_ahead.remove(self._acked_below)
                 self._acked_below += 1
             self._release_checkpoints()
-        self._work.notify_all()
+        # This worker takes the next message itself; wake others only for the rest of
+        # the queue (the objects just freed may have unblocked some of it).
+        if len(self._queue) > 1:
+            self._work.notify(min(len(self._queue) - 1, self._concurrency))
         self._progress.notify_all()
 
     def _release_checkpoints(self) -> None:

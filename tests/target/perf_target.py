@@ -5,11 +5,13 @@
 Three measurements, each a real `target-webhook` process reading a generated .singer file:
 
 1. events/s with events_per_request=100 to a minimal keep-alive receiver (another process);
-2. requests/s with events_per_request=1 to the same receiver;
+2. requests/s with events_per_request=1 to the same receiver (--inbox: both to the
+   sandbox's webhook inbox, which parses, verifies and stores every request);
 3. with every answer 100 ms late (the sandbox's webhook inbox with delay): the rate at
    max_concurrent_requests=1 and =10.
 
-Process start-up (about a second of imports) is measured with an empty input and subtracted.
+Rates are taken at the receiver, from the first request's arrival to the last answer, so the
+process start-up (about a second of imports) does not count; whole-process times are shown too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from insightly_sandbox.inbox import InboxClient
@@ -28,15 +31,27 @@ TARGET = Path(sys.executable).parent / "target-webhook"
 INBOX = Path(sys.executable).parent / "webhook-inbox"
 
 FAST_RECEIVER = r"""
-import sys
+import json, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+seen = {"count": 0, "first": None, "last": None}
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_POST(self):
+        if seen["first"] is None:
+            seen["first"] = time.time()
         self.rfile.read(int(self.headers["Content-Length"]))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
+        seen["count"] += 1
+        seen["last"] = time.time()
+    def do_GET(self):
+        body = json.dumps(seen).encode()
+        seen.update(count=0, first=None, last=None)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
     def log_message(self, *a):
         pass
 server = ThreadingHTTPServer(("127.0.0.1", 0), H)
@@ -102,44 +117,73 @@ def run_target(config: dict, input_path: Path, workdir: Path) -> float:
     return elapsed
 
 
+def receiver_span(url: str, inbox: bool) -> tuple[int, float]:
+    """(requests, seconds from the first arrival to the last answer) at the receiver."""
+    if inbox:
+        client = InboxClient(url)
+        requests = client.requests()
+        client.clear()
+        span = max(r["answered"] for r in requests) - min(r["time"] for r in requests)
+        return len(requests), span
+    seen = json.loads(urllib.request.urlopen(url).read())  # noqa: S310 - loopback
+    return seen["count"], seen["last"] - seen["first"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50000)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--slow", type=int, default=200)
+    parser.add_argument(
+        "--inbox",
+        action="store_true",
+        help="use the sandbox's webhook inbox (verifies and stores) for 1 and 2 too",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        empty, big, small, slow = (work / f"{n}.singer" for n in ("e", "b", "s", "w"))
-        contacts_file(empty, 0, 1)
+        big, small, slow = (work / f"{n}.singer" for n in ("b", "s", "w"))
         contacts_file(big, args.events, 5000)
         contacts_file(small, args.requests, 5000)
         contacts_file(slow, args.slow, 1000)
-        receiver, url = start([sys.executable, "-c", FAST_RECEIVER])
+        if args.inbox:
+            receiver, url = start([str(INBOX), "--port", "0", "--signature-key", "bench-key"])
+        else:
+            receiver, url = start([sys.executable, "-c", FAST_RECEIVER])
         try:
             base = {"callback_url": url, "signature_key": "bench-key"}
-            startup = run_target(base, empty, work)
-            print(f"start-up (empty input): {startup:.2f} s")
-            took = run_target({**base, "events_per_request": 100}, big, work) - startup
-            print(f"events_per_request=100: {args.events / took:,.0f} events/s")
-            took = run_target({**base, "events_per_request": 1}, small, work) - startup
-            print(f"events_per_request=1: {args.requests / took:,.0f} requests/s")
+            wall = run_target({**base, "events_per_request": 100}, big, work)
+            count, span = receiver_span(url, args.inbox)
+            print(
+                f"events_per_request=100: {args.events / span:,.0f} events/s "
+                f"({count} requests in {span:.2f} s; whole process {wall:.2f} s)",
+            )
+            wall = run_target({**base, "events_per_request": 1}, small, work)
+            count, span = receiver_span(url, args.inbox)
+            print(
+                f"events_per_request=1: {count / span:,.0f} requests/s "
+                f"({count} requests in {span:.2f} s; whole process {wall:.2f} s)",
+            )
         finally:
             receiver.terminate()
             receiver.wait()
         inbox, url = start([str(INBOX), "--port", "0"])
         try:
-            InboxClient(url).delay(100)
             rates = {}
             for concurrency in (1, 10):
+                InboxClient(url).delay(100)  # (clearing the inbox clears the delay)
                 config = {
                     "callback_url": url,
                     "events_per_request": 1,
                     "max_concurrent_requests": concurrency,
                 }
-                took = run_target(config, slow, work) - startup
-                rates[concurrency] = args.slow / took
-                print(f"100 ms receiver, {concurrency} concurrent: {rates[concurrency]:.1f} requests/s")
+                run_target(config, slow, work)
+                count, span = receiver_span(url, inbox=True)
+                rates[concurrency] = count / span
+                print(
+                    f"100 ms receiver, {concurrency} concurrent: "
+                    f"{rates[concurrency]:.1f} requests/s",
+                )
             print(f"speed-up at 10 concurrent: {rates[10] / rates[1]:.1f}x")
         finally:
             inbox.terminate()
