@@ -306,6 +306,7 @@ class TapRun:
     first_record: float | None = None
     last_record: float | None = None
     last_state: bytes | None = None
+    statuses: dict[str, int] = field(default_factory=dict)  # API answers by status
 
 
 def run_tap(config: Path, catalog: Path | None, timeout: float, state: Path | None = None,
@@ -380,9 +381,14 @@ def measure_tap_rate(sb: Sandbox, config: Path, catalog: Path, plan: Plan, tee: 
         raise NotAvailable(run.child.why("tap-insightly"))
     if not run.records or run.last_record is None:
         raise NotAvailable("tap-insightly emitted no RECORD for contacts")
-    start, data_requests = first_data_request(sb.log())
+    log = sb.log()
+    start, data_requests = first_data_request(log)
     if start is None:
         raise NotAvailable("the sandbox saw no request for contacts")
+    statuses: dict[str, int] = {}
+    for entry in log:
+        statuses[str(entry["status"])] = statuses.get(str(entry["status"]), 0) + 1
+    run.statuses = statuses
     return run.records / max(run.last_record - start, 1e-9), run, data_requests
 
 
@@ -624,7 +630,8 @@ class Bench:
             catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
             rate, run, data_requests = measure_tap_rate(sb, config, catalog, self.plan, tee=tee)
             rate_row.value = rate
-            rate_row.detail["tap_records"] = run.records
+            rate_row.detail.update(tap_records=run.records, api_statuses=run.statuses,
+                                   seconds=run.records / rate)
             rss_row.value = run.child.maxrss_mb
             if tee is not None:
                 self.tap_output = tee
@@ -648,7 +655,7 @@ class Bench:
                 catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
                 row.value, run, _ = measure_tap_rate(sb, config, catalog, self.plan)
                 row.detail.update(ceiling=CEILING_RECORDS_PER_S, share_of_ceiling=row.value / CEILING_RECORDS_PER_S,
-                                  records=run.records)
+                                  records=run.records, api_statuses=run.statuses)
                 row.met = row.value >= 0.9 * CEILING_RECORDS_PER_S
         finally:
             with contextlib.suppress(requests.RequestException):
