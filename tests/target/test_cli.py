@@ -371,3 +371,19 @@ def test_unreadable_environment_settings_one_line(
     assert "Invalid settings" in line
     assert value not in line
     assert receiver.requests == []
+
+
+def test_sigterm_at_end_of_input_while_retrying(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.default = Answer(status=503)
+    config = {"callback_url": receiver.url, "retry_initial_delay_ms": 60000}
+    process = _start(write_config(tmp_path, config))
+    assert process.stdin is not None
+    process.stdin.write(singer_lines(state({"s": 0}), schema("contacts"), contact(1), state({"s": 1})))
+    process.stdin.close()  # the target now waits for acknowledgements only
+    _wait_for(lambda: len(receiver.requests) >= 1)
+    process.send_signal(signal.SIGTERM)
+    stdout = process.stdout.read() if process.stdout else ""
+    process.wait(timeout=30)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stdout == '{"s":0}\n'
+    assert len(receiver.requests) == 1

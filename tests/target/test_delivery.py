@@ -132,14 +132,22 @@ def test_retriable_statuses(inbox, status: int) -> None:
     assert [r["status"] for r in client.requests()] == [status, 200]
 
 
-def test_retry_after_is_honoured(inbox) -> None:
+def test_retry_after_is_honoured_and_each_attempt_is_signed_afresh(inbox) -> None:
     url, client = inbox
     client.fail(status=429, count=1, retry_after=1)
-    run = run_target({"callback_url": url, **FAST_RETRY}, singer_lines(schema("contacts"), contact(1)))
+    run = run_target(
+        {"callback_url": url, "signature_key": KEY, **FAST_RETRY},
+        singer_lines(schema("contacts"), contact(1)),
+    )
     assert run.error is None
     first, second = client.requests()
     # The backoff alone would be a few milliseconds; Retry-After asks for a second.
     assert second["time"] - first["time"] >= 1.0
+    # Same message id, a new timestamp (and so a new signature) on the retry.
+    assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"]
+    assert int(second["headers"]["webhook-timestamp"]) > int(first["headers"]["webhook-timestamp"])
+    assert first["headers"]["webhook-signature"] != second["headers"]["webhook-signature"]
+    assert first["verified"] == second["verified"] == {"elements": True, "standard_webhooks": True}
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 410, 413, 422])
