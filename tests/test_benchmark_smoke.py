@@ -58,3 +58,36 @@ def test_tiny_benchmark_writes_every_row(tmp_path: Path) -> None:
     # the fake keys the harness uses never reach its output
     assert "bench-api-key" not in printed + proc.stderr
     assert "bench-signature-key" not in printed + proc.stderr
+
+
+def test_failing_commands_become_rows_that_say_why(tmp_path: Path, monkeypatch) -> None:
+    """Broken tap, target and meltano commands: their rows say why, the floors are still measured."""
+    from benchmarks import run
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for server in ("insightly-sandbox", "webhook-inbox"):
+        (bin_dir / server).symlink_to(run.BIN / server)
+    for broken in ("tap-insightly", "target-webhook", "meltano"):
+        script = bin_dir / broken
+        script.write_text(f"#!/bin/sh\necho '{broken}: broken on purpose' >&2\nexit 3\n")
+        script.chmod(0o755)
+    monkeypatch.setattr(run, "BIN", bin_dir)
+    work = tmp_path / "work"
+    work.mkdir()
+
+    table = run.Bench(run.TINY, work, lambda message: None).run()
+
+    rows = table.rows
+    assert "tap-insightly --discover exited 3: tap-insightly: broken on purpose" in (
+        rows["api.discovery_requests"].not_available or "")
+    assert "tap-insightly" in (rows["tap.records_per_s.10k"].not_available or "")
+    assert "target-webhook (empty input) exited 3: target-webhook: broken on purpose" in (
+        rows["startup.target_cpu"].not_available or "")
+    for row_id in ("target.events_per_s.epr100", "target.slow100ms.c10", "e2e.seconds_changed",
+                   "tap.latency300.records_per_s"):
+        assert rows[row_id].value is None and rows[row_id].not_available, row_id
+    assert rows["tap.records_per_s.10k"].floor is not None
+    assert rows["tap.records_per_s.100k"].floor is not None
+    assert rows["tap.latency300.records_per_s"].floor is not None
+    assert rows["sandbox.records_per_s"].value is not None
