@@ -436,7 +436,8 @@ class Deliverer:
                 "the receiver (or callback_url and headers) and run again"
             )
         return (
-            f"{where}: {outcome.describe()} on all {attempts} attempts: check the "
+            f"{where}: {outcome.describe()} on {attempts} attempt"
+            f"{'s' if attempts != 1 else ''}: check the "
             "receiver and run again (unacknowledged events will be sent again)"
         )
 

@@ -26,6 +26,7 @@ from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import (
     ConfigValidationError,
     InvalidRecord,
+    MappingError,
     RecordsWithoutSchemaException,
 )
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
@@ -511,6 +512,7 @@ USER_ERRORS = (
     RecordsWithoutSchemaException,
     InvalidInputLine,
     InvalidRecord,
+    MappingError,  # a stream map that cannot apply to a stream's records
 )
 
 
@@ -644,6 +646,11 @@ class TargetWebhook(Target):
         # written as soon as the receiver has acknowledged it.
         self._flush_sinks()
         self.deliverer.checkpoint(state)
+
+    @override
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        # Table versions mean nothing to change events: nothing to send, nothing to warn.
+        self.logger.debug("Ignoring ACTIVATE_VERSION for '%s'", message_dict.get("stream"))
 
     @override
     def process_endofpipe(self) -> None:

@@ -177,7 +177,7 @@ def test_giving_up_after_max_retries(inbox) -> None:
     )
     assert isinstance(run.error, DeliveryError)
     assert "HTTP 500" in str(run.error)
-    assert "3 attempts" in str(run.error)
+    assert "on 3 attempts" in str(run.error)
     assert len(client.requests()) == 3
     assert run.states == []
 
