@@ -921,6 +921,16 @@ def main(argv: list[str] | None = None) -> int:
         "plan": plan.name,
         "machine": host,
         "duration_seconds": round(time.time() - started, 1),
+        "settings": {
+            "plan": plan.__dict__,
+            "tap": {"page_size": PAGE_SIZE, "requests_per_second": 10, "start_date": START_DATE,
+                    "custom_fields_as_columns": True, "streams": ["contacts"]},
+            "target": {"signature_key": "set", "events_per_request": [1, 10, 100],
+                       "max_concurrent_requests": "the target's default, except 1 and 10 for the 100 ms rows"},
+            "meltano": {"environment": "sandbox", SELECT_ENV: ["contacts.*"]},
+            "spans": {"tap": "first contacts request at the sandbox to the last RECORD line read",
+                      "target": "first request arriving at the inbox to the last answer sent"},
+        },
         "rows": [row.__dict__ for row in table.rows.values()],
     }
     out.write_text(json.dumps(result, indent=2) + "\n")
