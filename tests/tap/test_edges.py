@@ -142,9 +142,7 @@ def _check_nothing_lost(sandbox: SandboxClient, before: dict, first: set, second
     assert live_changed <= first | second, f"changed records lost: {sorted(live_changed - first - second)}"
 
 
-@pytest.mark.parametrize(
-    ("scrambled", "rps"), [(False, 10), (True, 10), (True, 1)], ids=["concurrent", "scrambled", "sequential"]
-)
+@pytest.mark.parametrize(("scrambled", "rps"), [(False, 10), (True, 10)], ids=["ordered", "scrambled"])
 def test_deletes_creates_and_updates_between_pages_lose_nothing(sandbox_url, sandbox, scrambled, rps):
     sandbox.set_scrambled(scrambled)
     query_order = [c["CONTACT_ID"] for c in _ordered(sandbox_url, scrambled)]
@@ -197,7 +195,7 @@ def _ordered(sandbox_url: str, scrambled: bool) -> list[dict]:  # noqa: FBT001
 
 
 def test_scrambled_order_gives_the_same_records_and_state(sandbox_url, sandbox):
-    config = base_config(sandbox_url, page_size=7)
+    config = base_config(sandbox_url, page_size=15)
     catalog = select(discover(config), INCREMENTAL + ["tags", "users"])
     plain = run_tap(config, catalog=catalog)
     sandbox.set_scrambled(True)
