@@ -304,9 +304,11 @@ def test_sigterm_while_the_receiver_fails_exits_at_once_with_acknowledged_state(
     assert len(receiver.requests) == 2  # nothing new after the signal
 
 
-def test_sigterm_waits_for_the_request_in_flight_and_writes_its_state(
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_waits_for_the_request_in_flight_and_writes_its_state(
     tmp_path: Path,
     receiver: Receiver,
+    signum: int,
 ) -> None:
     receiver.default = Answer(delay_s=1.0)
     config = {"callback_url": receiver.url, "events_per_request": 1}
@@ -315,9 +317,9 @@ def test_sigterm_waits_for_the_request_in_flight_and_writes_its_state(
     process.stdin.write(singer_lines(schema("contacts"), contact(1), state({"s": 1})))
     process.stdin.flush()
     _wait_for(lambda: len(receiver.requests) >= 1)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     stdout, _ = process.communicate(timeout=30)
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == 128 + signum
     assert stdout == '{"s":1}\n'
     assert len(receiver.requests) == 1
 
