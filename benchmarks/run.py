@@ -373,8 +373,8 @@ def first_data_request(sandbox_log: list[dict[str, Any]], resource: str = "Conta
     return min(r["wall"] for r in data), len(data)
 
 
-def measure_tap_rate(sb: Sandbox, config: Path, catalog: Path, plan: Plan, tee: Path | None = None
-                     ) -> tuple[float, TapRun, int]:
+def measure_tap_rate(sb: Sandbox, config: Path, catalog: Path, plan: Plan, tee: Path | None = None,
+                     latency_ms: int = 0) -> tuple[float, TapRun, int]:
     sb.clear_log()
     run, _ = run_tap(config, catalog, plan.timeout, tee=tee)
     if run.child.returncode != 0 or run.child.timed_out:
@@ -385,6 +385,8 @@ def measure_tap_rate(sb: Sandbox, config: Path, catalog: Path, plan: Plan, tee: 
     start, data_requests = first_data_request(log)
     if start is None:
         raise NotAvailable("the sandbox saw no request for contacts")
+    # the sandbox logs a request as it answers, after its latency: the request arrived earlier
+    start -= latency_ms / 1000
     statuses: dict[str, int] = {}
     for entry in log:
         statuses[str(entry["status"])] = statuses.get(str(entry["status"]), 0) + 1
@@ -653,7 +655,7 @@ class Bench:
                                            max_pages=self.plan.floor_latency_pages)
             with self.step("tap-insightly at 300 ms, 10 requests/s", [row.id]):
                 catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
-                row.value, run, _ = measure_tap_rate(sb, config, catalog, self.plan)
+                row.value, run, _ = measure_tap_rate(sb, config, catalog, self.plan, latency_ms=300)
                 row.detail.update(ceiling=CEILING_RECORDS_PER_S, share_of_ceiling=row.value / CEILING_RECORDS_PER_S,
                                   records=run.records, api_statuses=run.statuses)
                 row.met = row.value >= 0.9 * CEILING_RECORDS_PER_S
@@ -928,7 +930,8 @@ def main(argv: list[str] | None = None) -> int:
             "target": {"signature_key": "set", "events_per_request": [1, 10, 100],
                        "max_concurrent_requests": "the target's default, except 1 and 10 for the 100 ms rows"},
             "meltano": {"environment": "sandbox", SELECT_ENV: ["contacts.*"]},
-            "spans": {"tap": "first contacts request at the sandbox to the last RECORD line read",
+            "spans": {"tap": "first contacts request arriving at the sandbox (its log time less the "
+                            "latency) to the last RECORD line read",
                       "target": "first request arriving at the inbox to the last answer sent"},
         },
         "rows": [row.__dict__ for row in table.rows.values()],
