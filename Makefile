@@ -34,7 +34,7 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 
 soak: install
-	$(BIN)/python -m pytest tests/faults -m slow -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/faults/test_scenarios.py -m slow $(PYTEST_ARGS)
 
 docs: install
 	$(BIN)/python -m demo.settings_docs --write

@@ -52,6 +52,22 @@ class MeltanoPipeline:
     extra_env: dict[str, str] = field(default_factory=dict)
     environment: str = "sandbox"
 
+    @property
+    def project_dir(self) -> Path:
+        """A private copy of the Meltano project beside `system_db`.
+
+        Meltano writes each run's catalog, config and logs under the project's `.meltano/`
+        (`run/`, `logs/`); runs in one directory at once overwrite each other's catalog. A copy
+        that links to the installed plugin venvs keeps every pipeline's files its own.
+        """
+        project = self.system_db.parent / "meltano-project"
+        if not project.exists():
+            (project / ".meltano").mkdir(parents=True)
+            (project / "meltano.yml").write_text((PROJECT_ROOT / "meltano.yml").read_text())
+            for kind in ("extractors", "loaders"):
+                (project / ".meltano" / kind).symlink_to(PROJECT_ROOT / ".meltano" / kind)
+        return project
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -74,7 +90,7 @@ class MeltanoPipeline:
     def meltano(self, *args: str, timeout: float = 600) -> RunResult:
         proc = subprocess.run(
             [meltano_executable(), *args],
-            cwd=PROJECT_ROOT,
+            cwd=self.project_dir,
             env=self.env(),
             capture_output=True,
             text=True,
@@ -90,7 +106,7 @@ class MeltanoPipeline:
         """Start a run in its own process group (so a test can kill Meltano, tap and target)."""
         return subprocess.Popen(
             [meltano_executable(), "run", *extra, "tap-insightly", "target-webhook"],
-            cwd=PROJECT_ROOT,
+            cwd=self.project_dir,
             env=self.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -26,13 +26,23 @@ def assert_no_secrets(*texts: str) -> None:
             assert secret not in text, "a secret appeared in the output"
 
 
-def meltano_logs_since(mark: float) -> str:
+def meltano_logs_since(project_dir: Path, mark: float) -> str:
     """Text of the Meltano run logs (.meltano/logs) written after `mark` (a timestamp)."""
-    logs = PROJECT_ROOT / ".meltano" / "logs"
+    logs = project_dir / ".meltano" / "logs"
     if not logs.exists():
         return ""
     return "\n".join(p.read_text(errors="replace") for p in logs.rglob("*.log")
                      if p.stat().st_mtime >= mark)
+
+
+def plugin_tracebacks(meltano_output: str) -> list[str]:
+    """Traceback lines our plugins printed (Meltano prefixes each plugin line with its name).
+
+    Meltano itself sometimes prints its own traceback when a plugin exits early (an asyncio
+    "Event loop is closed" in its output logger); that is Meltano's, not ours.
+    """
+    return [line for line in meltano_output.splitlines()
+            if ("tap-insightly" in line or "target-webhook" in line) and "Traceback" in line]
 
 
 @pytest.fixture(scope="session")
