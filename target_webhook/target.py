@@ -628,8 +628,17 @@ class TargetWebhook(Target):
 
     @override
     def _process_schema_message(self, message_dict: dict) -> None:
-        # A changed schema replaces the stream's sink: send what the old one holds first.
-        self._flush_sinks()
+        # A changed schema replaces the stream's sink: send what the old one holds first
+        # (a repeated, unchanged SCHEMA changes nothing and sends nothing).
+        stream_maps = self.mapper.stream_maps.get(message_dict.get("stream"), [])
+        if stream_maps and (
+            stream_maps[0].raw_schema != message_dict.get("schema")
+            or stream_maps[0].raw_key_properties != message_dict.get("key_properties")
+        ):
+            for stream_map in stream_maps:
+                sink = self._sinks_active.get(stream_map.stream_alias)
+                if sink is not None:
+                    t.cast("WebhookSink", sink).flush()
         super()._process_schema_message(message_dict)
         for sink in self._sinks_to_clear:
             sink.clean_up()

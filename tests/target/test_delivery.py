@@ -585,3 +585,11 @@ def test_random_failures_keep_every_promise(receiver, seed: int) -> None:
     # Every version exactly once, each object's versions in order (a retried request
     # that was answered with an error does not count: it was not acknowledged).
     assert received == expected
+
+
+def test_a_repeated_unchanged_schema_does_not_cut_a_request_short(receiver) -> None:
+    text = singer_lines(schema("contacts"), contact(1), schema("contacts"), contact(2))
+    run = run_target({"callback_url": receiver.url}, text)
+    assert run.error is None
+    assert len(receiver.requests) == 1
+    assert len(receiver.requests[0].json["message"]["events"]) == 2
