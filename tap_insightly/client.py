@@ -13,6 +13,7 @@ import concurrent.futures
 import dataclasses
 import datetime
 import email.utils
+import functools
 import hashlib
 import logging
 import random
@@ -26,10 +27,12 @@ import requests
 from requests.auth import HTTPBasicAuth
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 
 from tap_insightly.custom_fields import CustomFieldMapper
+from tap_insightly.output import BufferedMsgSpecWriter
 from tap_insightly.dates import (
     format_query_time,
     format_rfc3339,
@@ -588,7 +591,12 @@ class InsightlyStream(RESTStream):
         """Insightly record -> Singer record: RFC 3339 dates, typed custom fields."""
         for name, convert in self._converters:
             value = record.get(name)
-            if value is not None:
+            if value is None:
+                continue
+            if convert is insightly_to_rfc3339 and type(value) is str and len(value) == 19:  # noqa: PLR2004
+                # Inline fast path: "2025-04-22 20:03:25" -> "2025-04-22T20:03:25+00:00".
+                record[name] = f"{value[:10]}T{value[11:]}+00:00"
+            else:
                 record[name] = convert(value)
         for name, dated in self._nested:
             for item in record.get(name) or ():
@@ -597,9 +605,26 @@ class InsightlyStream(RESTStream):
                     if value is not None:
                         item[key] = insightly_to_rfc3339(value)
         self.custom_fields.apply(record)
+        if len(record) > self._width:
+            self._drop_unknown(record)
         if context and "record_type" in context:
             record["record_type"] = context["record_type"]
         return record
+
+    @functools.cached_property
+    def _width(self) -> int:
+        return len(self.schema.get("properties", {}))
+
+    def _drop_unknown(self, record: dict) -> None:
+        """Fields Insightly added after this tap's schema: dropped (said once), as the
+        SDK would, so targets only see declared columns."""
+        known = self.schema.get("properties", {})
+        extra = [name for name in record if name not in known]
+        for name in extra:
+            del record[name]
+        if extra and not getattr(self, "_warned_unknown", False):
+            self._warned_unknown = True
+            self.logger.warning("%s: fields not in the schema are left out: %s", self.name, ", ".join(extra))
 
     @property
     def _nested(self) -> list[tuple[str, list[str]]]:
@@ -709,6 +734,33 @@ class InsightlyStream(RESTStream):
                 {k: [v, _digest(rec)] for k, (v, rec) in candidates.items() if v >= threshold}
             )
             state[VERSIONS_KEY] = {"bookmark": final, "versions": versions}
+
+    @override
+    def _write_record_message(self, record: dict) -> None:
+        # SDK hook (private, singer-sdk ~=0.54.9): per-record messages without the SDK's
+        # per-record work when it would change nothing (no stream maps or flattening,
+        # every property selected, records already typed). Otherwise the SDK's path.
+        write = self._fast_record_writer
+        if write is None:
+            super()._write_record_message(record)
+            return
+        write(record)
+        self.state_manager.is_flushed = False
+
+    @functools.cached_property
+    def _fast_record_writer(self) -> t.Callable[[dict], None] | None:
+        writer = self._tap.message_writer
+        if not isinstance(writer, BufferedMsgSpecWriter):
+            return None
+        maps = self.stream_maps
+        if len(maps) != 1 or type(maps[0]) is not SameRecordTransform or maps[0].flattening_enabled:
+            return None
+        mask = self.mask
+        if not all(mask.get(("properties", name), True) for name in self.schema.get("properties", {})):
+            return None
+        if self.emit_activate_version_messages or self.get_batch_config(self.config):
+            return None
+        return writer.record_writer(maps[0].stream_alias)
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:

@@ -28,6 +28,7 @@ from tap_insightly.client import (
     UserFacingError,
 )
 from tap_insightly.dates import parse_rfc3339
+from tap_insightly.output import BufferedMsgSpecWriter
 from tap_insightly.poller_config import PollerConfigError, parse_poller_configuration
 from tap_insightly.resources import RESOURCES, Resource, custom_object_resource
 from tap_insightly.streams import make_stream
@@ -66,6 +67,7 @@ class TapInsightly(Tap):
     name = "tap-insightly"
     # Streams depend on the account (custom objects), so --discover validates settings.
     dynamic_catalog = True
+    message_writer_class = BufferedMsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
