@@ -577,8 +577,14 @@ def tap_config(sb: Sandbox, tmp: Path, name: str) -> Path:
     })
 
 
+def best(current: float | None, measured: float) -> float:
+    """Noise on a shared machine only ever slows a run down: keep the best attempt."""
+    return measured if current is None else max(current, measured)
+
+
 class Bench:
-    def __init__(self, plan: Plan, tmp: Path, log: Callable[[str], None]):
+    def __init__(self, plan: Plan, tmp: Path, log: Callable[[str], None], repeat: int = 1):
+        self.repeat = repeat
         self.plan = plan
         self.tmp = tmp
         self.log = log
@@ -622,29 +628,33 @@ class Bench:
     def tap_and_floor(self, sb: Sandbox, config: Path, size: str, tee: Path | None) -> None:
         t = self.table
         rate_row, rss_row = t[f"tap.records_per_s.{size}"], t[f"tap.peak_rss.{size}"]
-        with self.step(f"floor: plain requests loop ({size})", [rate_row.id]):
-            floor, ids = floor_fetch(sb.base_url, self.tmp / "floor.jsonl")
-            rate_row.floor = floor
-            rate_row.detail["records"] = len(ids)
-            if size == "10k":
-                self.contact_ids = ids
-        with self.step(f"tap-insightly contacts ({size})", [rate_row.id, rss_row.id, "api.full_sync_requests"]):
-            catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
-            rate, run, data_requests = measure_tap_rate(sb, config, catalog, self.plan, tee=tee)
-            rate_row.value = rate
-            rate_row.detail.update(tap_records=run.records, api_statuses=run.statuses,
-                                   seconds=run.records / rate)
-            rss_row.value = run.child.maxrss_mb
-            if tee is not None:
-                self.tap_output = tee
-            if size == "100k":
-                row = t["api.full_sync_requests"]
-                n = run.records
-                minimum = math.ceil(n / PAGE_SIZE)
-                with_overlap = math.ceil((n - 1) / (PAGE_SIZE - 1)) if n > 1 else 1
-                row.value, row.floor = data_requests, minimum
-                row.detail.update(records=n, minimum_with_one_record_overlaps=with_overlap)
-                row.met = data_requests in (minimum, with_overlap)
+        # each attempt measures the floor and then the tap, so both see the same machine load
+        for attempt in range(self.repeat):
+            with self.step(f"floor: plain requests loop ({size})", [rate_row.id]):
+                floor, ids = floor_fetch(sb.base_url, self.tmp / "floor.jsonl")
+                rate_row.floor = best(rate_row.floor, floor)
+                rate_row.detail["records"] = len(ids)
+                if size == "10k":
+                    self.contact_ids = ids
+            with self.step(f"tap-insightly contacts ({size})", [rate_row.id, rss_row.id, "api.full_sync_requests"]):
+                catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
+                rate, run, data_requests = measure_tap_rate(sb, config, catalog, self.plan, tee=tee)
+                rate_row.value = best(rate_row.value, rate)
+                rate_row.detail.setdefault("attempts", []).append(round(rate))
+                rate_row.detail.update(tap_records=run.records, api_statuses=run.statuses)
+                rss_row.value = best(rss_row.value, run.child.maxrss_mb)  # the largest seen
+                if tee is not None:
+                    self.tap_output = tee
+                if size == "100k":
+                    row = t["api.full_sync_requests"]
+                    n = run.records
+                    minimum = math.ceil(n / PAGE_SIZE)
+                    with_overlap = math.ceil((n - 1) / (PAGE_SIZE - 1)) if n > 1 else 1
+                    row.value, row.floor = data_requests, minimum
+                    row.detail.update(records=n, minimum_with_one_record_overlaps=with_overlap)
+                    row.met = data_requests in (minimum, with_overlap)
+            if rate_row.not_available:
+                break
 
     def latency(self, sb: Sandbox, config: Path) -> None:
         row = self.table["tap.latency300.records_per_s"]
@@ -716,15 +726,20 @@ class Bench:
         for epr in (1, 10, 100):
             n = min(total, self.plan.target_one_per_request) if epr == 1 else total
             rate_row, rss_row = t[f"target.events_per_s.epr{epr}"], t[f"target.peak_rss.epr{epr}"]
-            with self.step(f"target-webhook at {epr} per request", [rate_row.id, rss_row.id]):
-                source = target_input(self.tap_output, n, self.tmp / f"target-{epr}.singer")
-                rate_row.value, child, _ = run_target(ib, self.tmp, source, n, self.plan, events_per_request=epr)
-                rss_row.value = child.maxrss_mb
-                rate_row.detail.update(events=n, requests_per_s=rate_row.value / epr)
-            with self.step(f"floor: requests.Session, {epr} per request", [rate_row.id]):
-                if rate_row.value is None:
-                    raise NotAvailable("no bodies to replay: the target run failed")
-                rate_row.floor = floor_post(ib)
+            source = target_input(self.tap_output, n, self.tmp / f"target-{epr}.singer")
+            for attempt in range(self.repeat):
+                with self.step(f"target-webhook at {epr} per request", [rate_row.id, rss_row.id]):
+                    rate, child, _ = run_target(ib, self.tmp, source, n, self.plan, events_per_request=epr)
+                    rate_row.value = best(rate_row.value, rate)
+                    rate_row.detail.setdefault("attempts", []).append(round(rate))
+                    rss_row.value = best(rss_row.value, child.maxrss_mb)
+                    rate_row.detail.update(events=n, requests_per_s=rate_row.value / epr)
+                with self.step(f"floor: requests.Session, {epr} per request", [rate_row.id]):
+                    if rate_row.value is None:
+                        raise NotAvailable("no bodies to replay: the target run failed")
+                    rate_row.floor = best(rate_row.floor, floor_post(ib))
+                if rate_row.not_available:
+                    break
         n = min(total, self.plan.slow_events)
         source = target_input(self.tap_output, n, self.tmp / "target-slow.singer")
         try:
@@ -889,6 +904,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="a few hundred records (what CI runs)")
     parser.add_argument("--out", help="JSON result file (default benchmarks/results/<time>[-tiny].json)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="measure the tap and target rates (and their floors) N times, keep the best")
     parser.add_argument("--markdown", metavar="RESULT.json",
                         help="print a result file as a Markdown table (for the README) and exit")
     args = parser.parse_args(argv)
@@ -902,6 +919,9 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return 0
     plan = TINY if args.tiny else FULL
+    if not 1 <= args.repeat <= 20:
+        print(f"benchmarks: --repeat must be 1 to 20, got {args.repeat}", file=sys.stderr)
+        return 2
     now = dt.datetime.now(dt.timezone.utc)
     out = Path(args.out) if args.out else (
         REPO / "benchmarks" / "results" / (now.strftime("%Y%m%dT%H%M%SZ") + ("-tiny" if args.tiny else "") + ".json"))
@@ -917,10 +937,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     host = machine()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        table = Bench(plan, Path(tmp), log).run()
+        table = Bench(plan, Path(tmp), log, repeat=args.repeat).run()
     result = {
         "date": now.isoformat(timespec="seconds"),
         "plan": plan.name,
+        "repeat": args.repeat,
         "machine": host,
         "duration_seconds": round(time.time() - started, 1),
         "settings": {
