@@ -159,22 +159,25 @@ class Page:
 
 
 class _RecentKeys:
-    """Record keys seen in the last few pages: enough to drop the overlap and the
+    """Record versions seen in the last few pages: enough to drop the overlap and the
     re-read records, while memory stays flat however many records a stream has."""
 
     def __init__(self, pages: int = 4) -> None:
-        self._pages: collections.deque[set] = collections.deque(maxlen=pages)
-        self._pages.append(set())
+        self._seen: dict[t.Any, int] = {}
+        self._page = 0
+        self._keep = pages
 
     def new_page(self) -> None:
-        self._pages.append(set())
+        self._page += 1
+        if self._page % self._keep == 0:
+            oldest = self._page - self._keep
+            self._seen = {k: p for k, p in self._seen.items() if p >= oldest}
 
     def add(self, key: t.Any) -> bool:  # noqa: ANN401
         """Remember ``key``; False when it was already seen."""
-        for page in self._pages:
-            if key in page:
-                return False
-        self._pages[-1].add(key)
+        if key in self._seen:
+            return False
+        self._seen[key] = self._page
         return True
 
 
@@ -208,6 +211,8 @@ class InsightlyStream(RESTStream):
         self._converters = self._date_converters()
         self._send_with_retries = self.request_decorator(self._send)
         self._last_progress = 0.0
+        self._synced_so_far = 0
+        self._expected: int | None = None
 
     # -- connection -------------------------------------------------------------------
 
@@ -490,6 +495,7 @@ class InsightlyStream(RESTStream):
         def fresh(records: t.Iterable[dict]) -> t.Iterator[dict]:
             for record in records:
                 if recent.add((record.get(id_field), record.get(rk) if rk else None)):
+                    self._synced_so_far += 1
                     yield record
 
         for page in self._pages(context):
@@ -542,19 +548,19 @@ class InsightlyStream(RESTStream):
             self._server_now = format_rfc3339(page.server_time)
 
     def _report_progress(self, page: Page) -> None:
-        self._synced_so_far = getattr(self, "_synced_so_far", 0) + len(page.records)
+        """At most every few seconds: records so far, of how many, and the percentage."""
         now = time.monotonic()
         if now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
             return
         self._last_progress = now
         expected = page.total or self._expected
+        done = self._synced_so_far
         if expected:
-            done = min(self._synced_so_far, expected)
             self.logger.info(
-                "%s: %d of %d records read (%d%%)", self.name, done, expected, 100 * done // expected
+                "%s: %d of %d records (%d%%)", self.name, done, expected, min(100, 100 * done // expected)
             )
         else:
-            self.logger.info("%s: %d records read", self.name, self._synced_so_far)
+            self.logger.info("%s: %d records", self.name, done)
 
     def _progress_note(self, note: str) -> None:
         self.logger.info("%s: %s", self.name, note)
@@ -701,16 +707,19 @@ class InsightlyStream(RESTStream):
                 return value
             return format_rfc3339(parse_rfc3339(value) - look_back)
 
-        candidates: dict[str, tuple[str, dict]] = {}
+        candidates: dict[t.Any, tuple[str, dict]] = {}
         threshold = window_start(start_value or "")
+        # The SDK's own per-record path may drop deselected properties from the record
+        # in place: keep the version as read for the digest.
+        copy_needed = self._fast_record_writer is None
         for raw in self.records(context):
             record = self.transform(raw, context)
             value = record.get(rk)
-            key = str(record.get(id_field))
-            if key in emitted and value is not None:
-                before = emitted[key]
+            record_id = record.get(id_field)
+            if emitted and value is not None and str(record_id) in emitted:
+                before = emitted[str(record_id)]
                 if before[0] == value and before[1] == _digest(record):
-                    candidates[key] = (value, record)
+                    candidates[record_id] = (value, record)
                     continue
             if value is not None:
                 if value > highest:
@@ -721,17 +730,16 @@ class InsightlyStream(RESTStream):
                         if len(candidates) > 1000:  # noqa: PLR2004
                             candidates = {k: v for k, v in candidates.items() if v[0] >= threshold}
                 if value >= threshold:
-                    candidates[key] = (value, record)
-                    # The SDK may drop deselected properties from the record it emits;
-                    # keep the version as read for the digest.
-                    record = dict(record)
+                    candidates[record_id] = (value, record)
+                    if copy_needed:
+                        record = dict(record)
             yield record
         final = bookmark_now()
         if final:
             threshold = window_start(final)
             versions = {k: v for k, v in emitted.items() if v[0] >= threshold}
             versions.update(
-                {k: [v, _digest(rec)] for k, (v, rec) in candidates.items() if v >= threshold}
+                {str(k): [v, _digest(rec)] for k, (v, rec) in candidates.items() if v >= threshold}
             )
             state[VERSIONS_KEY] = {"bookmark": final, "versions": versions}
 

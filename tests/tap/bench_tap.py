@@ -2,6 +2,12 @@
 
     .venv/bin/python tests/tap/bench_tap.py --scale 1000                       # no latency
     .venv/bin/python tests/tap/bench_tap.py --scale 1000 --latency-ms 300 --rate-limit 10
+    .venv/bin/python tests/tap/bench_tap.py --scale 300 --unthrottled
+
+``requests_per_second`` is at most 10, so through the throttle the tap can never pass
+10 x 499 new records a second. ``--unthrottled`` measures the record processing itself:
+the tap runs in this process with its throttle replaced by a no-op (the sandbox still a
+separate process) and reports records per wall second and per CPU second of the tap.
 
 Starts ``insightly-sandbox`` (a subprocess, 127.0.0.1, free port), discovers, then syncs
 the contacts stream with ``tap-insightly`` (a subprocess, as Meltano runs it) and reports
@@ -35,6 +41,7 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=None)
     parser.add_argument("--rps", type=float, default=10)
     parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--unthrottled", action="store_true")
     args = parser.parse_args()
 
     command = [str(BIN / "insightly-sandbox"), "--port", "0", "--api-key", KEY, "--scale", str(args.scale)]
@@ -59,6 +66,9 @@ def main() -> None:
                     meta["metadata"]["selected"] = entry["tap_stream_id"] == "contacts"
         (work / "catalog.json").write_text(json.dumps(catalog))
         requests.delete(control + "/requests", timeout=30)
+        if args.unthrottled:
+            unthrottled(config, catalog, work)
+            return
         tap = subprocess.Popen(
             [str(BIN / "tap-insightly"), "--config", str(work / "config.json"), "--catalog", str(work / "catalog.json")],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -84,6 +94,38 @@ def main() -> None:
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=30)
+
+
+def unthrottled(config: dict, catalog: dict, work: Path) -> None:
+    import functools
+
+    from tap_insightly.tap import TapInsightly
+
+    class NoLimit:
+        def wait(self) -> None:
+            pass
+
+    class Unthrottled(TapInsightly):
+        @functools.cached_property
+        def limiter(self) -> NoLimit:  # type: ignore[override]
+            return NoLimit()
+
+    output = work / "out.jsonl"
+    with output.open("w") as out:
+        stdout, sys.stdout = sys.stdout, out
+        try:
+            wall, cpu = time.time(), time.process_time()
+            Unthrottled(config=config, catalog=catalog).sync_all()
+            wall, cpu = time.time() - wall, time.process_time() - cpu
+        finally:
+            sys.stdout = stdout
+    with output.open("rb") as lines:
+        records = sum(1 for line in lines if line.startswith(b'{"type":"RECORD"'))
+    print(json.dumps({
+        "mode": "unthrottled, in-process", "records": records, "seconds": round(wall, 2),
+        "records_per_second": round(records / wall), "tap_cpu_seconds": round(cpu, 2),
+        "records_per_cpu_second": round(records / cpu),
+    }))
 
 
 if __name__ == "__main__":

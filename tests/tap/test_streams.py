@@ -142,3 +142,17 @@ def test_custom_fields_without_columns(shared_sandbox_url):
              if c["FIELD_NAME"] == "Date1__c" and c["FIELD_VALUE"]]
     # CUSTOMFIELDS values of date fields are RFC 3339 too.
     assert dates and all(RFC3339_UTC.match(d) for d in dates)
+
+
+def test_progress_is_logged_with_the_expected_total(shared_sandbox_url, monkeypatch):
+    import tap_insightly.client
+
+    # Every page instead of every few seconds, so a short sync shows it.
+    monkeypatch.setattr(tap_insightly.client, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    run = run_tap(base_config(shared_sandbox_url, page_size=30), streams=["contacts"])
+    total = len(run.records("contacts"))
+    lines = re.findall(r"contacts: (\d+) of (\d+) records \((\d+)%\)", run.logs)
+    assert [int(done) for done, _, _ in lines] == [30, 59, 88, total]
+    assert {int(of) for _, of, _ in lines} == {total}
+    assert lines[-1][2] == "100"
+    assert re.search(r"Run used \d+ API requests; daily quota remaining: \d+ of 100000", run.logs)
