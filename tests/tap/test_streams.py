@@ -156,3 +156,23 @@ def test_progress_is_logged_with_the_expected_total(shared_sandbox_url, monkeypa
     assert {int(of) for _, of, _ in lines} == {total}
     assert lines[-1][2] == "100"
     assert re.search(r"Run used \d+ API requests; daily quota remaining: \d+ of 100000", run.logs)
+
+
+def test_stream_maps_and_field_selection_still_apply(shared_sandbox_url):
+    # Meltano's stream-maps capability: the SDK's own per-record path is used then.
+    config = base_config(
+        shared_sandbox_url,
+        stream_maps={"contacts": {"FIRST_NAME": None, "full_name": "FIRST_NAME + ' ' + LAST_NAME"}},
+    )
+    run = run_tap(config, streams=["contacts"])
+    records = run.records("contacts")
+    assert records and all("FIRST_NAME" not in r and r["full_name"] for r in records)
+    catalog = select(discover(base_config(shared_sandbox_url)), ["contacts"])
+    entry = next(s for s in catalog["streams"] if s["tap_stream_id"] == "contacts")
+    for meta in entry["metadata"]:
+        if meta["breadcrumb"] == ["properties", "BACKGROUND"]:
+            meta["metadata"]["selected"] = False
+    plain = run_tap(base_config(shared_sandbox_url), catalog=catalog)
+    assert all("BACKGROUND" not in r for r in plain.records("contacts"))
+    again = run_tap(base_config(shared_sandbox_url), catalog=catalog, state=plain.state)
+    assert again.records() == []
