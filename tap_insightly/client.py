@@ -15,7 +15,6 @@ import datetime
 import email.utils
 import functools
 import hashlib
-import logging
 import random
 import threading
 import time
@@ -30,9 +29,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
+from typing_extensions import override
 
 from tap_insightly.custom_fields import CustomFieldMapper
-from tap_insightly.output import BufferedMsgSpecWriter
 from tap_insightly.dates import (
     format_query_time,
     format_rfc3339,
@@ -40,15 +39,13 @@ from tap_insightly.dates import (
     make_converter,
     parse_rfc3339,
 )
+from tap_insightly.output import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_insightly.resources import Resource
     from tap_insightly.tap import TapInsightly
-
-if t.TYPE_CHECKING or True:  # typing_extensions is a singer-sdk dependency
-    from typing_extensions import override
 
 #: State key next to the bookmark: the record versions already emitted at (and after)
 #: the bookmark second, so an unchanged rerun emits nothing and a second change in the

@@ -22,7 +22,12 @@ import typing as t
 from urllib.parse import parse_qsl, urlsplit
 
 from tap_insightly.dates import DatePatternError, JavaDateFormat, get_zone
-from tap_insightly.resources import RESOURCES, RESOURCES_BY_NAME, Resource, custom_object_resource
+from tap_insightly.resources import (
+    RESOURCES,
+    RESOURCES_BY_NAME,
+    Resource,
+    custom_object_resource,
+)
 
 
 class PollerConfigError(ValueError):

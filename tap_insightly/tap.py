@@ -6,7 +6,6 @@ import contextlib
 import functools
 import io
 import json
-import logging
 import sys
 import threading
 import typing as t

@@ -18,8 +18,8 @@ line read, the request count, and the tap's peak memory (ru_maxrss).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from tap_insightly.tap import TapInsightly
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -97,10 +99,6 @@ def main() -> None:
 
 
 def unthrottled(config: dict, catalog: dict, work: Path) -> None:
-    import functools
-
-    from tap_insightly.tap import TapInsightly
-
     class NoLimit:
         def wait(self) -> None:
             pass

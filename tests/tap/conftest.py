@@ -9,6 +9,7 @@ import pytest
 from insightly_sandbox import SandboxClient, running_sandbox
 from tests.tap.helpers import API_KEY
 
+
 @pytest.fixture
 def sandbox_url() -> t.Iterator[str]:
     with running_sandbox(api_key=API_KEY, seed=3, scale=1) as url:

@@ -14,7 +14,6 @@ import subprocess
 import typing as t
 from pathlib import Path
 
-
 from tap_insightly.tap import TapInsightly
 
 # Distinctive, so tests can grep every output for it.

@@ -4,6 +4,7 @@ interruption) — each against the sandbox."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from insightly_sandbox import SandboxClient, running_sandbox
 from tap_insightly.client import InsightlyStream
@@ -182,8 +183,6 @@ def test_full_sync_costs_the_minimum_of_requests(sandbox_url, sandbox):
 def _ordered(sandbox_url: str, scrambled: bool) -> list[dict]:  # noqa: FBT001
     """Contacts in the order the API returns them (one unlogged read of the control API
     would not show the order, so read the search endpoint directly)."""
-    import requests
-
     response = requests.get(
         f"{sandbox_url}/Contacts/Search", params={"top": 500}, auth=(API_KEY, ""), timeout=30
     )

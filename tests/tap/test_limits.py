@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
 
-from tap_insightly.client import ApiKeyRejectedError, ApiUnreachableError, QuotaExhaustedError
-from tests.tap.helpers import API_KEY, base_config, discover, error_lines, run_cli, run_tap, select
+from tap_insightly.client import (
+    ApiKeyRejectedError,
+    ApiUnreachableError,
+    QuotaExhaustedError,
+)
+from tests.tap.helpers import (
+    API_KEY,
+    base_config,
+    discover,
+    error_lines,
+    run_cli,
+    run_tap,
+    select,
+)
 
 
 def _contacts_complete(run, sandbox) -> None:
@@ -142,8 +155,6 @@ def test_the_key_never_appears_in_output(sandbox_url, sandbox, tmp_path):
     assert API_KEY not in result.stdout
     assert API_KEY not in result.stderr
     # Nor its Basic-auth form.
-    import base64
-
     encoded = base64.b64encode(f"{API_KEY}:".encode()).decode()
     assert encoded not in result.stdout + result.stderr
     assert "Run used" in result.stderr and "daily quota remaining" in result.stderr

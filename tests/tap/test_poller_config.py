@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 
@@ -54,8 +55,6 @@ def test_open_connectors_configuration_maps_onto_native_endpoints():
 
 
 def test_configuration_as_a_json_string():
-    import json
-
     rows, _ = parse_poller_configuration(json.dumps(OPEN_CONNECTORS))
     assert len(rows) == 4
 

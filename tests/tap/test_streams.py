@@ -8,6 +8,7 @@ import re
 import jsonschema
 import pytest
 
+import tap_insightly.client
 from tap_insightly.resources import RESOURCES
 from tests.tap.helpers import base_config, discover, run_tap, select
 
@@ -145,8 +146,6 @@ def test_custom_fields_without_columns(shared_sandbox_url):
 
 
 def test_progress_is_logged_with_the_expected_total(shared_sandbox_url, monkeypatch):
-    import tap_insightly.client
-
     # Every page instead of every few seconds, so a short sync shows it.
     monkeypatch.setattr(tap_insightly.client, "PROGRESS_INTERVAL_SECONDS", 0.0)
     run = run_tap(base_config(shared_sandbox_url, page_size=30), streams=["contacts"])
