@@ -715,7 +715,7 @@ class InsightlyStream(RESTStream):
             record_id = record.get(id_field)
             if emitted and value is not None and str(record_id) in emitted:
                 before = emitted[str(record_id)]
-                if before[0] == value and before[1] == _digest(record):
+                if before[0] == value and before[1] == self._digest(record):
                     candidates[record_id] = (value, record)
                     continue
             if value is not None:
@@ -736,7 +736,7 @@ class InsightlyStream(RESTStream):
             threshold = window_start(final)
             versions = {k: v for k, v in emitted.items() if v[0] >= threshold}
             versions.update(
-                {str(k): [v, _digest(rec)] for k, (v, rec) in candidates.items() if v >= threshold}
+                {str(k): [v, self._digest(rec)] for k, (v, rec) in candidates.items() if v >= threshold}
             )
             state[VERSIONS_KEY] = {"bookmark": final, "versions": versions}
 
@@ -767,6 +767,20 @@ class InsightlyStream(RESTStream):
             return None
         return writer.record_writer(maps[0].stream_alias)
 
+    def _digest(self, record: dict) -> str:
+        """A fingerprint of the record's content as Insightly holds it.
+
+        Custom-field columns and empty custom fields are left out: a custom field added
+        to the account (a new null column, or a new null entry in CUSTOMFIELDS) is not a
+        change of the record.
+        """
+        columns = self.custom_fields.column_names
+        view = {k: v for k, v in record.items() if k not in columns} if columns else dict(record)
+        entries = view.get("CUSTOMFIELDS")
+        if entries:
+            view["CUSTOMFIELDS"] = [e for e in entries if e.get("FIELD_VALUE") is not None]
+        return hashlib.blake2b(_encode(view), digest_size=8).hexdigest()
+
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         # Replaced by the server's Date header (see _on_first_page).
@@ -777,8 +791,6 @@ class InsightlyStream(RESTStream):
         self._insightly_tap.stream_finished()
 
 
-def _digest(record: dict) -> str:
-    return hashlib.blake2b(_encode(record), digest_size=8).hexdigest()
 
 
 def _last(page: Page, top: int) -> bool:

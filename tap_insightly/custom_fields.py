@@ -92,6 +92,8 @@ class CustomFieldMapper:
         # A custom field absent from a record is a null column.
         self._nulls = dict.fromkeys(f.name for f in self.fields) if as_columns else {}
         self._known = frozenset(f.name for f in self.fields)
+        #: Top-level properties this mapper adds (empty without columns).
+        self.column_names = self._known if as_columns else frozenset()
 
     def schema_properties(self) -> dict[str, dict]:
         if not self.as_columns:

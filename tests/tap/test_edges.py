@@ -262,3 +262,19 @@ def test_state_written_mid_stream_keeps_the_previous_bookmark(sandbox_url, sandb
 def test_running_sandbox_is_reachable_only_on_loopback():
     with running_sandbox(api_key=API_KEY) as url:
         assert url.startswith("http://127.0.0.1:")
+
+
+def test_custom_field_added_in_the_bookmark_second_is_not_a_change(sandbox_url, sandbox):
+    # A new custom field gives every record a new null column (after the catalog is
+    # refreshed, as Meltano does for editable installs), but no record changed.
+    sandbox.clock_freeze("2026-03-01T10:00:00Z")
+    lead = sandbox.all_records("Leads")[0]
+    sandbox.update("Leads", {"LEAD_ID": lead["LEAD_ID"], "TITLE": "edited"})
+    config = base_config(sandbox_url)
+    first = run_tap(config, streams=["leads"])
+    assert lead["LEAD_ID"] in first.ids("leads", "LEAD_ID")
+    sandbox.add_custom_field(object_name="Leads", field_name="Drift__c", field_type="TEXT")
+    catalog = select(discover(config, fresh=True), ["leads"])
+    second = run_tap(config, state=first.state, catalog=catalog)
+    assert "Drift__c" in second.schema("leads")["schema"]["properties"]
+    assert second.records() == []
