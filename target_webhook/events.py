@@ -11,7 +11,8 @@ How a Singer record becomes an event (the same rules Open Connectors' poller app
   Insightly's ``DATE_UPDATED_UTC`` is), or null when the stream has none;
 - ``eventId`` is derived from (objectType, objectId, date, hash of the canonical record), so
   the same record version has the same id in every run, while a second change within the
-  same second (same date, different content) gets a new id.
+  same second (same date, different content) gets a new id. The canonical record has its
+  keys sorted and null members left out (see ``canonical_json``).
 """
 
 from __future__ import annotations
@@ -61,9 +62,24 @@ def to_json(value: t.Any) -> bytes:  # noqa: ANN401
     return _ENCODER.encode(value)
 
 
+def _without_nulls(value: t.Any) -> t.Any:  # noqa: ANN401
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
 def canonical_json(value: t.Any) -> bytes:  # noqa: ANN401
-    """Compact JSON with keys sorted: the same record always gives the same bytes."""
-    return _CANONICAL.encode(value)
+    """The form a record version is identified by: compact JSON, keys sorted, and members
+    whose value is null left out (lists keep their order).
+
+    A field that is null and a field that is absent say the same, and taps switch between
+    them without any change to the record: tap-insightly gives every record a null column
+    for a custom field created since the last run. Such a record is the same version and
+    must keep its eventId.
+    """
+    return _CANONICAL.encode(_without_nulls(value))
 
 
 class MissingKeyError(MissingKeyPropertiesError):

@@ -160,10 +160,31 @@ def test_event_id_depends_on_object_type() -> None:
         max_size=8,
     ),
 )
-def test_canonical_json_ignores_key_order(record: dict) -> None:
+def test_canonical_json_ignores_key_order_and_null_members(record: dict) -> None:
     reordered = dict(reversed(list(record.items())))
     assert canonical_json(record) == canonical_json(reordered)
-    assert json.loads(canonical_json(record)) == record
+    assert json.loads(canonical_json(record)) == {
+        k: v for k, v in record.items() if v is not None
+    }
+
+
+def test_a_new_null_column_keeps_the_event_id() -> None:
+    # tap-insightly adds a null column to every record for a newly created custom field.
+    before = build_event(CONTACTS, contact(CUSTOMFIELDS=[{"FIELD_NAME": "A__c", "FIELD_VALUE": 1}]))
+    after = build_event(
+        CONTACTS,
+        contact(NEW__c=None, CUSTOMFIELDS=[{"FIELD_NAME": "A__c", "FIELD_VALUE": 1, "X": None}]),
+    )
+    assert after.event_id == before.event_id
+    # ...but a value that becomes null is a change, and so is a list in another order.
+    cleared = build_event(CONTACTS, contact(FIRST_NAME=None))
+    assert cleared.event_id != build_event(CONTACTS, contact()).event_id
+    assert build_event(CONTACTS, contact(L=[1, 2])).event_id != build_event(
+        CONTACTS,
+        contact(L=[2, 1]),
+    ).event_id
+    # The payload still carries the record as sent, nulls included.
+    assert b'"NEW__c":null' in after.record_json
 
 
 def test_record_json_keeps_values_as_sent() -> None:
