@@ -6,8 +6,8 @@ answers 200 — unless told to fail or to answer slowly through its control endp
 
 ``GET /_inbox/events`` (``?all=1`` also lists events of requests answered with an error),
 ``GET /_inbox/requests`` (``?bodies=0`` leaves bodies out), ``GET /_inbox/summary`` (counts,
-signature results, first arrival and last answer times), ``POST /_inbox/fail`` ``{"status", "count",
-"retry_after"}``, ``POST /_inbox/delay`` ``{"ms"}``, ``POST /_inbox/clear``. ``GET /events`` is
+signature results, first arrival and last answer times), ``POST /_inbox/fail`` ``{"status", "count"
+(-1: every request), "retry_after"}``, ``POST /_inbox/delay`` ``{"ms"}``, ``POST /_inbox/clear``. ``GET /events`` is
 an alias of ``/_inbox/events``.
 
 Two payload formats are understood and normalised to one event shape (the original event is
@@ -152,8 +152,9 @@ class InboxState:
         extra: dict[str, str] = {}
         with self.lock:
             status = 200
-            if self.fail_count > 0:
-                self.fail_count -= 1
+            if self.fail_count != 0:
+                if self.fail_count > 0:
+                    self.fail_count -= 1
                 status = self.fail_status
                 if self.fail_retry_after is not None:
                     extra["Retry-After"] = self.fail_retry_after
@@ -351,8 +352,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/_inbox/fail":
                 status = int(args.get("status", 500))
                 count = int(args.get("count", 1))
-                if not 100 <= status <= 599 or count < 0:
-                    raise ValueError("status must be 100-599 and count >= 0")
+                if not 100 <= status <= 599 or count < -1:
+                    raise ValueError("status must be 100-599 and count >= 0 (or -1: every request)")
                 retry_after = args.get("retry_after")
                 state.fail(status, count, None if retry_after is None else str(retry_after))
             elif path == "/_inbox/delay":
@@ -437,7 +438,10 @@ class InboxClient:
         return format_summary(self.summary())
 
     def fail(self, status: int = 500, count: int = 1, retry_after: int | str | None = None) -> None:
-        """The next ``count`` webhook POSTs answer ``status`` (with Retry-After if given)."""
+        """The next ``count`` webhook POSTs answer ``status`` (with Retry-After if given).
+
+        ``count=-1`` fails every POST until ``fail(count=0)`` or ``clear()``.
+        """
         self._post("fail", {"status": status, "count": count, "retry_after": retry_after})
 
     def delay(self, ms: int) -> None:

@@ -164,6 +164,11 @@ def test_fail_with_retry_after_then_recovers() -> None:
         # the last answer is that of the only accepted request (the third)
         assert summary["first_arrival"] == reqs[0]["time"]
         assert summary["last_answered"] == reqs[2]["answered"]
+        # count=-1: every request fails until told otherwise
+        ib.fail(status=502, count=-1)
+        assert [requests.post(url, data=body, timeout=10).status_code for _ in range(3)] == [502] * 3
+        ib.fail(count=0)
+        assert requests.post(url, data=body, timeout=10).status_code == 200
 
 
 def test_summary_counts_per_object_and_event_type() -> None:
