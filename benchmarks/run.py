@@ -1,11 +1,13 @@
 """One command for every figure of the benchmark issue, each next to its floor from the same run.
 
-    python -m benchmarks.run [--tiny] [--out benchmarks/results/NAME.json]
+    python -m benchmarks.run [--tiny] [--repeat N] [--out benchmarks/results/NAME.json]
+    python -m benchmarks.run --markdown benchmarks/results/NAME.json
 
 It starts the sandbox (``insightly-sandbox``) and the webhook inbox (``webhook-inbox``) as
 subprocesses, so neither shares a GIL with what is measured, runs the real ``tap-insightly``,
-``target-webhook`` and ``meltano`` commands as subprocesses (peak RSS and CPU from each child's
-own rusage, ``os.wait4``), prints a table and writes it as JSON with the date and machine.
+``target-webhook`` and ``meltano`` commands as subprocesses (peak RSS and CPU of each command
+alone, from ``os.wait4`` in the small ``_measure.py`` launcher), prints a table and writes it as
+JSON with the date and machine. See benchmarks/README.md for what each row measures.
 
 A figure that cannot be measured (a command missing or failing) is a row whose value is null
 and whose ``not_available`` says why; the rest of the run goes on. Rates are computed over
