@@ -1,1 +1,8 @@
-"""Tap for Insightly CRM."""
+"""tap-insightly: every Insightly CRM resource as an incremental Singer stream.
+
+Layout (the Singer SDK's): ``tap.py`` (settings, discovery), ``client.py`` (the one REST
+stream: auth, throttle, retries, quota, paging, bookmarks), ``streams.py`` (stream classes
+made from the rows of ``resources.py``), ``schemas.py`` (generated record schemas),
+``poller_config.py`` (Open Connectors poller configuration), ``custom_fields.py``,
+``dates.py`` and ``output.py`` (fast Singer output).
+"""

@@ -106,13 +106,13 @@ class CustomFieldMapper:
             record.update(self._nulls)
         if not entries:
             return
-        dates, known, as_columns = self._dates, self._known, self.as_columns
+        dates, known = self._dates, self._known
         for entry in entries:
             name = entry.get("FIELD_NAME")
-            value = entry.get("FIELD_VALUE")
-            if name in dates and value is not None:
-                value = insightly_to_rfc3339(value)
-                entry["FIELD_VALUE"] = value
+            if name in dates:
+                value = entry.get("FIELD_VALUE")
+                if value is not None:
+                    entry["FIELD_VALUE"] = insightly_to_rfc3339(value)
             # A field created after discovery has no column; it stays in CUSTOMFIELDS.
-            if as_columns and name in known:
-                record[name] = value
+            if name in known and self.as_columns:
+                record[name] = entry.get("FIELD_VALUE")
