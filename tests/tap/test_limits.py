@@ -10,6 +10,7 @@ import pytest
 from tap_insightly.client import (
     ApiKeyRejectedError,
     ApiUnreachableError,
+    InsightlyStream,
     QuotaExhaustedError,
 )
 from tests.tap.helpers import (
@@ -169,3 +170,13 @@ def test_client_side_throttle_spaces_requests(sandbox_url, sandbox):
     run = run_tap(config, catalog=catalog)
     _contacts_complete(run, sandbox)
     assert all(r["status"] != 429 for r in sandbox.requests())
+
+
+def test_a_timed_out_request_is_retried(sandbox_url, sandbox, monkeypatch):
+    # The tap waits 60 s for a response; here 1 s, against a response delayed by 3 s.
+    monkeypatch.setattr(InsightlyStream, "timeout", property(lambda self: 1))
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    sandbox.fault("/Contacts/Search", kind="delay", delay_ms=3000, count=1)
+    run = run_tap(base_config(sandbox_url), catalog=catalog)
+    _contacts_complete(run, sandbox)
+    assert "contacts: ReadTimeout; retry 1 of 5" in run.logs
