@@ -395,6 +395,23 @@ class TapInsightly(Tap):
 
     @classmethod
     @override
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:  # noqa: ANN401
+        for path in value:
+            if path == "ENV":
+                continue
+            try:
+                with open(path, encoding="utf-8") as handle:  # noqa: PTH123
+                    _read_json_file(handle, "--config", "a JSON object of settings")
+            except OSError as exc:
+                cls.logger.error("--config %s cannot be read (%s)", path, exc.strerror or exc)  # noqa: TRY400
+                ctx.exit(1)
+            except UserFacingError as exc:
+                cls.logger.error("%s", exc)  # noqa: TRY400
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    @override
     def cb_discover(cls, ctx: t.Any, param: t.Any, value: bool) -> None:  # noqa: ANN401, FBT001
         with _user_errors(cls):
             super().cb_discover(ctx, param, value)

@@ -146,3 +146,15 @@ def test_catalog_selecting_an_unknown_stream_is_a_clear_error(sandbox_url, tmp_p
     assert result.returncode == 1
     errors = error_lines(result.stderr)
     assert len(errors) == 1 and "vegetable__c" in errors[0]
+
+
+@pytest.mark.parametrize(("content", "words"), [("{nope", "not JSON"), (None, "cannot be read")])
+def test_config_file_that_is_not_json_or_missing(tmp_path, content, words):
+    path = tmp_path / "settings.json"
+    if content is not None:
+        path.write_text(content)
+    result = run_cli("--config", str(path), tmp_path=tmp_path)
+    assert result.returncode == 1
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and words in errors[0] and "--config" in errors[0]
+    assert "Traceback" not in result.stderr
