@@ -536,13 +536,13 @@ class InsightlyStream(RESTStream):
         self._expected = page.total
         self._synced_so_far = 0
         self._last_progress = time.monotonic()
-        if self.replication_key and page.server_time is not None:
+        if self.replication_key:
             # The bookmark never runs ahead of the API's own clock (the SDK would cap
-            # it at the local clock).
-            self.state_manager.write_replication_key_signpost(
-                format_rfc3339(page.server_time), context=context
-            )
-            self._server_now = format_rfc3339(page.server_time)
+            # it at the local clock, which may be ahead of or behind Insightly's).
+            # Without a Date header, the local clock is the best there is.
+            now = page.server_time or datetime.datetime.now(datetime.timezone.utc)
+            self._server_now = format_rfc3339(now)
+            self.state_manager.write_replication_key_signpost(self._server_now, context=context)
 
     def _report_progress(self, page: Page) -> None:
         """At most every few seconds: records so far, of how many, and the percentage."""
