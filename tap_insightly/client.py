@@ -457,7 +457,7 @@ class InsightlyStream(RESTStream):
             while True:
                 # Keep a bounded window of requests in flight; the limiter spaces them.
                 ahead = k
-                while len(pending) < workers * 2 and (ahead * step < horizon or ahead == k):
+                while len(pending) < workers + 2 and (ahead * step < horizon or ahead == k):
                     if ahead not in pending:
                         pending[ahead] = pool.submit(self.fetch_page, context, ahead * step)
                     ahead += 1
