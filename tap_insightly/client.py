@@ -88,6 +88,9 @@ class RequestLimiter:
     WINDOW_SECONDS = 1.02
 
     def __init__(self, per_second: float) -> None:
+        self.unlimited = per_second <= 0
+        if self.unlimited:
+            return
         self._interval = 1.0 / per_second
         self._burst = max(1, int(per_second))
         self._starts: collections.deque[float] = collections.deque(maxlen=self._burst)
@@ -95,6 +98,8 @@ class RequestLimiter:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        if self.unlimited:
+            return
         # The lock is held while sleeping: waiting requests start one after another.
         with self._lock:
             while True:
@@ -423,7 +428,7 @@ class InsightlyStream(RESTStream):
 
     def _workers(self) -> int:
         rate = float(self.config.get("requests_per_second", 5))
-        return max(1, min(8, round(rate)))
+        return 4 if rate <= 0 else max(1, min(8, round(rate)))
 
     def _pages(self, context: Context | None) -> t.Iterator[Page]:
         """Pages of one query, in offset order, fetched up to ``_workers()`` at a time.

@@ -123,7 +123,8 @@ class TapInsightly(Tap):
             description=(
                 "Client-side limit on API requests started per second, shared by all streams; "
                 "at most 10 (Insightly's per-account limit). Pages are fetched concurrently "
-                "within it."
+                "within it. 0 turns the limit off: for the local sandbox or behind your own "
+                "rate-limiting proxy (Insightly answers bursts with 429, which are retried)."
             ),
         ),
         th.Property(
@@ -225,7 +226,7 @@ class TapInsightly(Tap):
                 raise SettingError(msg) from None
         config["page_size"] = _number(config, "page_size", int, 1, MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         config["requests_per_second"] = _number(
-            config, "requests_per_second", float, 0.1, MAX_REQUESTS_PER_SECOND, 5
+            config, "requests_per_second", float, 0, MAX_REQUESTS_PER_SECOND, 5
         )
         config["quota_reserve"] = _number(config, "quota_reserve", int, 0, None, 0)
         if isinstance(config.get("custom_fields_as_columns"), str):

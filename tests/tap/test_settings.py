@@ -158,3 +158,20 @@ def test_config_file_that_is_not_json_or_missing(tmp_path, content, words):
     errors = error_lines(result.stderr)
     assert len(errors) == 1 and words in errors[0] and "--config" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_requests_per_second_zero_turns_the_client_side_limit_off(monkeypatch):
+    from tap_insightly import client
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(client.time, "sleep", sleeps.append)
+    for _ in range(50):
+        client.RequestLimiter(0).wait()
+    unlimited = client.RequestLimiter(0)
+    for _ in range(50):
+        unlimited.wait()
+    assert sleeps == []
+    limited = client.RequestLimiter(10)
+    for _ in range(12):
+        limited.wait()
+    assert sleeps, "a limit of 10 per second must wait before the 11th start"
