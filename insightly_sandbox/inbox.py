@@ -376,6 +376,13 @@ class _InboxServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A sender killed mid-request (a stopped target) hangs up before the answer: the
+        # request is already stored, and that is all there is to it.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def __init__(self, address: tuple[str, int], state: InboxState):
         super().__init__(address, _Handler)
         self.state = state

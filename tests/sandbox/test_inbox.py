@@ -308,3 +308,25 @@ def test_cli_port_in_use_is_a_clear_error() -> None:
         )
     assert proc.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_sender_that_hangs_up_early_is_no_traceback(capfd):
+    # A killed target leaves requests unanswered: the inbox notes it and carries on quietly.
+    import socket
+    import time as _time
+    import urllib.parse
+
+    from insightly_sandbox.inbox import InboxClient, running_inbox
+
+    with running_inbox() as url:
+        client = InboxClient(url)
+        client.delay(300)
+        host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+        body = b'{"message": {"events": []}}'
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        _time.sleep(0.8)
+        client.delay(0)
+        assert len(client.requests()) == 1
+    assert "Traceback" not in capfd.readouterr().err
