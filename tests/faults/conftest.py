@@ -12,8 +12,24 @@ FAST_RETRIES = {
     "TARGET_WEBHOOK_REQUEST_TIMEOUT_SECONDS": "2",
 }
 
+# test id -> the ledger's verdict, for the summary at the end of the run
+VERDICTS: dict[str, dict] = {}
+
 
 @pytest.fixture
-def harness(pipeline, sandbox, inbox) -> FaultHarness:
+def harness(request, pipeline, sandbox, inbox) -> FaultHarness:
     pipeline.extra_env.update(FAST_RETRIES)
-    return FaultHarness(pipeline, sandbox, inbox)
+    harness = FaultHarness(pipeline, sandbox, inbox)
+    yield harness
+    if harness.reports:
+        VERDICTS[request.node.nodeid.split("::", 1)[-1]] = harness.reports[-1]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not VERDICTS:
+        return
+    terminalreporter.section("fault suite: what the receiver saw")
+    for test_id, report in sorted(VERDICTS.items()):
+        terminalreporter.write_line(
+            f"{test_id}: {report['delivered']} events, {len(report['lost'])} lost, "
+            f"{report['duplicates']} duplicates (each repeating an eventId already delivered)")

@@ -31,6 +31,7 @@ class FaultHarness:
     inbox: InboxClient
     ledger: Ledger = field(default_factory=Ledger)
     log: list[str] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)
 
     # -- simulated users -------------------------------------------------------------------
     def _observe(self, resource: str, record: dict) -> dict:
@@ -120,6 +121,7 @@ class FaultHarness:
     # -- the verdict -----------------------------------------------------------------------
     def verdict(self) -> dict:
         report = self.ledger.check(delivered_versions(self.inbox.events()))
+        self.reports.append(report)
         assert report["never_existed"] == [], f"events for versions that never existed: {report}"
         assert report["duplicate_with_new_event_id"] == [], \
             f"a re-delivered version got a new eventId: {report}"
