@@ -19,7 +19,7 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Meltano installs each plugin into its own venv under .meltano/ (uv makes this quick).
+# Meltano installs each plugin into its own venv under .meltano/ (with uv: seconds).
 $(PLUGINS): $(INSTALLED) meltano.yml
 	$(BIN)/meltano install
 	touch $@

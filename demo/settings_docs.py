@@ -1,8 +1,10 @@
 """Keep the README's settings tables and meltano.yml's settings in step with the plugins.
 
 The plugins' own `--about` output is the single source: `make docs` (this module with
-`--write`) rewrites the generated regions of README.md and meltano.yml; the test suite runs
-`check()` and fails when either has drifted.
+`--write`) rewrites the settings tables between the README's `<generated:…>` markers and each
+plugin's `settings:` list in meltano.yml; the test suite runs `check()` and fails when either
+has drifted. meltano.yml is compared as data, not text: `meltano select` and `meltano config`
+rewrite the file in their own layout.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+
+import yaml
 import subprocess
 import sys
 from pathlib import Path
@@ -53,25 +57,61 @@ def _kind(schema: dict) -> str:
         "string", "integer", "boolean", "number", "array", "object"} else "string"
 
 
-def meltano_settings_yaml(plugin: str, indent: str = "    ") -> str:
+def meltano_settings(plugin: str) -> list[dict]:
     """meltano.yml `settings:` entries for every setting the plugin's config schema declares."""
-    properties = about(plugin)["settings"]["properties"]
-    out = [f"{indent}settings:"]
-    for name, schema in properties.items():
+    settings = []
+    for name, schema in about(plugin)["settings"]["properties"].items():
         label = schema.get("title") or name.replace("_", " ").title()
-        description = " ".join((schema.get("description") or label).split())
-        out.append(f"{indent}- name: {name}")
-        out.append(f"{indent}  label: {json.dumps(label)}")
-        out.append(f"{indent}  description: {json.dumps(description)}")
-        kind = _kind(schema)
-        out.append(f"{indent}  kind: {kind}")
-        if kind == "options":
-            out.append(f"{indent}  options:")
-            for value in schema["enum"]:
-                out.append(f"{indent}  - {{label: {json.dumps(str(value))}, value: {json.dumps(value)}}}")
+        entry = {"name": name, "label": label,
+                 "description": " ".join((schema.get("description") or label).split()),
+                 "kind": _kind(schema)}
+        if entry["kind"] == "options":
+            entry["options"] = [{"label": str(v), "value": v} for v in schema["enum"]]
         if schema.get("secret") or schema.get("sensitive"):
-            out.append(f"{indent}  sensitive: true")
-    return "\n".join(out)
+            entry["sensitive"] = True
+        settings.append(entry)
+    return settings
+
+
+def meltano_settings_yaml(plugin: str, indent: str = "    ") -> str:
+    lines = [f"{indent}settings:"]
+    for entry in meltano_settings(plugin):
+        lines.append(f"{indent}- name: {entry['name']}")
+        for key in ("label", "description", "kind"):
+            value = entry[key] if key == "kind" else json.dumps(entry[key])
+            lines.append(f"{indent}  {key}: {value}")
+        if "options" in entry:
+            lines.append(f"{indent}  options:")
+            for option in entry["options"]:
+                lines.append(f"{indent}  - {{label: {json.dumps(option['label'])}, "
+                             f"value: {json.dumps(option['value'])}}}")
+        if entry.get("sensitive"):
+            lines.append(f"{indent}  sensitive: true")
+    return "\n".join(lines)
+
+
+def _replace_settings_list(text: str, plugin: str) -> str:
+    """Swap the `settings:` list of `plugin` in meltano.yml text for the generated one."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines)
+                  if re.fullmatch(rf"\s*- name: {re.escape(plugin)}\s*", line)), None)
+    if start is None:
+        raise SystemExit(f"settings_docs: plugin {plugin} not found in meltano.yml")
+    begin = next((i for i in range(start + 1, len(lines))
+                  if re.match(r"\s*settings:", lines[i])
+                  or re.match(r"\s*- name: ", lines[i])), None)
+    if begin is None or not re.match(r"\s*settings:", lines[begin]):
+        raise SystemExit(f"settings_docs: {plugin} in meltano.yml has no settings: key")
+    indent = len(lines[begin]) - len(lines[begin].lstrip())
+    end = begin + 1
+    while end < len(lines):
+        line = lines[end]
+        depth = len(line) - len(line.lstrip())
+        if line.strip() and (depth < indent or (depth == indent and not line.lstrip().startswith("- "))):
+            break
+        end += 1
+    body = meltano_settings_yaml(plugin, indent=" " * indent) + "\n"
+    return "".join(lines[:begin]) + body + "".join(lines[end:])
 
 
 def _replace_region(text: str, marker: str, body: str) -> str:
@@ -88,18 +128,22 @@ def render() -> tuple[str, str]:
     readme, meltano_yml = README.read_text(), MELTANO_YML.read_text()
     for plugin in PLUGINS:
         readme = _replace_region(readme, f"{plugin}-settings", settings_table(plugin))
-        meltano_yml = _replace_region(meltano_yml, f"{plugin}-settings",
-                                      meltano_settings_yaml(plugin))
+        meltano_yml = _replace_settings_list(meltano_yml, plugin)
     return readme, meltano_yml
 
 
+def declared_in_meltano_yml(plugin: str) -> list[dict]:
+    project = yaml.safe_load(MELTANO_YML.read_text())
+    plugins = project["plugins"]["extractors"] + project["plugins"]["loaders"]
+    return next(p for p in plugins if p["name"] == plugin).get("settings", [])
+
+
 def check() -> list[str]:
-    """Names of the files whose generated regions differ from the plugins' `--about`."""
-    readme, meltano_yml = render()
+    """Names of the files whose settings differ from the plugins' `--about`."""
     stale = []
-    if readme != README.read_text():
+    if render()[0] != README.read_text():
         stale.append("README.md")
-    if meltano_yml != MELTANO_YML.read_text():
+    if any(declared_in_meltano_yml(p) != meltano_settings(p) for p in PLUGINS):
         stale.append("meltano.yml")
     return stale
 

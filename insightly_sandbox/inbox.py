@@ -105,8 +105,11 @@ def normalise_events(payload: Any) -> tuple[str, list[dict[str, Any]]]:
 class InboxState:
     """Everything the inbox has received, and how it is told to answer. Thread-safe."""
 
-    def __init__(self, keys: str | Sequence[str] | None = None, out: str | Path | None = None):
+    def __init__(self, keys: str | Sequence[str] | None = None, out: str | Path | None = None,
+                 report_failures: bool = False):
         self.keys = as_key_list(keys)
+        # The CLI says on stderr when a request fails verification; tests read `verified`.
+        self.report_failures = report_failures
         for key in self.keys:
             standard_webhooks_secret(key)  # reject a malformed whsec_ key at start
         self.lock = threading.Lock()
@@ -181,6 +184,11 @@ class InboxState:
                 event["_request"] = index
                 event["_status"] = status
                 self.events.append(event)
+            failed = [name for name, ok in record["verified"].items() if ok is False]
+            if self.report_failures and failed:
+                reasons = "; ".join(f"{name}: {record['verify_reasons'][name]}" for name in failed)
+                print(f"webhook-inbox: request {index}: signature check failed ({reasons})",
+                      file=sys.stderr, flush=True)
             if self._out:
                 line = dict(record, events=events)
                 line["headers"] = {
@@ -466,7 +474,11 @@ class InboxClient:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="webhook-inbox",
-        description="Receive, verify and list webhook deliveries (open-connectors and CloudEvents).",
+        description=(
+            "Receive, verify and list webhook deliveries (open-connectors and CloudEvents). "
+            "What arrived: GET /_inbox/events, /_inbox/requests, /_inbox/summary; a summary is "
+            "printed on exit; a request whose signature fails is reported on stderr."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
@@ -486,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"webhook-inbox: --port must be 0-65535, got {args.port}", file=sys.stderr)
         return 2
     try:
-        state = InboxState(args.signature_key, args.out)
+        state = InboxState(args.signature_key, args.out, report_failures=True)
     except ValueError as exc:
         print(f"webhook-inbox: --signature-key: {exc}", file=sys.stderr)
         return 2

@@ -282,6 +282,22 @@ def test_cli_prints_url_serves_and_prints_summary_on_signal(stop_signal: int) ->
     assert KEY not in out + err and "Traceback" not in err
 
 
+def test_cli_reports_a_request_whose_signature_fails() -> None:
+    proc = _start_cli("--signature-key", KEY)
+    try:
+        url = proc.stdout.readline().strip()
+        body = oc_body(ids=(1,), event_type="UPDATED")
+        wrong = "not-the-inbox-key"
+        assert requests.post(url, data=body, headers=sign(body, [wrong]), timeout=10).status_code == 200
+        assert requests.post(url, data=body, headers=sign(body, [KEY]), timeout=10).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    failures = [line for line in err.splitlines() if "signature check failed" in line]
+    assert len(failures) == 1 and failures[0].startswith("webhook-inbox: request 0:")
+    assert KEY not in out + err and wrong not in out + err
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
