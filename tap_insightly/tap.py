@@ -324,8 +324,11 @@ class TapInsightly(Tap):
         reader = None
         if catalog is not None:
             # Sync with a catalog: take custom fields from its schemas (no requests) and
-            # look custom objects up only when the catalog has streams we do not know.
-            unknown = [entry.tap_stream_id for entry in catalog.streams if entry.tap_stream_id not in known]
+            # look custom objects up only when the catalog selects streams we do not know
+            # (a custom object's path keeps its case, e.g. Fruit__c, which the catalog lacks).
+            # Unselected unknown entries are left out: they would not be synced anyway.
+            unknown = [entry.tap_stream_id for entry in catalog.streams
+                       if entry.tap_stream_id not in known and _selected(catalog, entry.tap_stream_id)]
             objects: list[dict] = []
             if unknown:
                 reader = self._discovery()

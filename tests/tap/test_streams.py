@@ -175,3 +175,21 @@ def test_stream_maps_and_field_selection_still_apply(shared_sandbox_url):
     assert all("BACKGROUND" not in r for r in plain.records("contacts"))
     again = run_tap(base_config(shared_sandbox_url), catalog=catalog, state=plain.state)
     assert again.records() == []
+
+
+def test_a_sync_with_a_catalog_spends_requests_only_on_selected_streams(sandbox, sandbox_url):
+    # The catalog lists the custom object fruit__c (found at discovery) but does not select
+    # it: nothing needs /CustomObjects, so a poll costs one request per selected stream.
+    config = base_config(sandbox_url)
+    catalog = select(discover(config, fresh=True), ["contacts", "leads"])
+    assert "fruit__c" in {entry["tap_stream_id"] for entry in catalog["streams"]}
+    sandbox.clear_requests()
+    run_tap(config, catalog=catalog)
+    assert sorted(r["path"] for r in sandbox.requests()) == [
+        "/v3.1/Contacts/Search", "/v3.1/Leads/Search"]
+
+
+def test_a_selected_custom_object_is_still_synced_from_a_catalog(sandbox, sandbox_url):
+    config = base_config(sandbox_url)
+    run = run_tap(config, catalog=select(discover(config, fresh=True), ["fruit__c"]))
+    assert {m["stream"] for m in run.messages if m["type"] == "RECORD"} == {"fruit__c"}
