@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 from demo.pipeline import MeltanoPipeline, RunResult
 from insightly_sandbox import InboxClient, SandboxClient
-from tests.faults.ledger import STREAMS, Ledger, delivered_versions, snapshot, version_of
+from tests.faults.ledger import (
+    RESOURCE_TO_STREAM, STREAMS, Ledger, delivered_versions, snapshot, version_of,
+)
 from tests.pipeline_fixtures import assert_no_secrets, meltano_logs_since
 
-RESOURCE_STREAM = {resource: stream for stream, (resource, _, _) in STREAMS.items()}
 _markers = itertools.count(1)
 
 
@@ -35,11 +36,11 @@ class FaultHarness:
 
     # -- simulated users -------------------------------------------------------------------
     def _observe(self, resource: str, record: dict) -> dict:
-        self.ledger.observe({version_of(RESOURCE_STREAM[resource], record)})
+        self.ledger.observe({version_of(RESOURCE_TO_STREAM[resource], record)})
         return record
 
     def create(self, resource: str, **fields) -> dict:
-        _, _, marker = STREAMS[RESOURCE_STREAM[resource]]
+        _, _, marker = STREAMS[RESOURCE_TO_STREAM[resource]]
         body = {marker: f"created-{next(_markers)}", **fields}
         if resource == "Contacts":
             body.setdefault("FIRST_NAME", "Faulty")
@@ -56,7 +57,7 @@ class FaultHarness:
         return self._observe(resource, self.sandbox.create(resource, body))
 
     def update(self, resource: str, record_id: int) -> dict:
-        _, id_field, marker = STREAMS[RESOURCE_STREAM[resource]]
+        _, id_field, marker = STREAMS[RESOURCE_TO_STREAM[resource]]
         record = self.sandbox.update(resource, {id_field: record_id,
                                                 marker: f"updated-{next(_markers)}"})
         return self._observe(resource, record)
@@ -65,7 +66,7 @@ class FaultHarness:
         self.sandbox.delete(resource, record_id)
 
     def ids(self, resource: str) -> list[int]:
-        _, id_field, _ = STREAMS[RESOURCE_STREAM[resource]]
+        _, id_field, _ = STREAMS[RESOURCE_TO_STREAM[resource]]
         return [r[id_field] for r in self.sandbox.all_records(resource)]
 
     # -- runs ------------------------------------------------------------------------------

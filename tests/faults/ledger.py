@@ -63,7 +63,6 @@ def delivered_versions(inbox_events: list[dict]) -> list[tuple[Version, str]]:
 class Ledger:
     ever: set[Version] = field(default_factory=set)
     must_deliver: set[Version] = field(default_factory=set)
-    runs: list[dict] = field(default_factory=list)
 
     def observe(self, versions: set[Version]) -> None:
         self.ever |= versions
@@ -71,7 +70,6 @@ class Ledger:
     def record_run(self, start: set[Version], end: set[Version], returncode: int) -> None:
         self.observe(start)
         self.observe(end)
-        self.runs.append({"returncode": returncode})
         if returncode == 0:
             self.must_deliver |= start & end
 
