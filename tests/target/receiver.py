@@ -100,6 +100,11 @@ class Receiver:
         try:
             if answer.delay_s:
                 time.sleep(answer.delay_s)
+            # The request's time in flight ends here, before the answer goes out: once it
+            # has, the client may send its next request, whose handler could otherwise
+            # record its start before this one records its end.
+            with self._lock:
+                item.finished = time.monotonic()
             if answer.drop:
                 handler.close_connection = True
                 handler.connection.shutdown(2)
@@ -112,7 +117,6 @@ class Receiver:
         finally:
             with self._lock:
                 self._active -= 1
-                item.finished = time.monotonic()
 
     def acknowledged(self) -> list[Received]:
         """Requests answered with a 2xx."""
