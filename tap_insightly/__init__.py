@@ -6,3 +6,7 @@ made from the rows of ``resources.py``), ``schemas.py`` (generated record schema
 ``poller_config.py`` (Open Connectors poller configuration), ``custom_fields.py``,
 ``dates.py`` and ``output.py`` (fast Singer output).
 """
+
+from sdk_startup import defer_unused_sdk_imports
+
+defer_unused_sdk_imports()

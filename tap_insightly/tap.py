@@ -11,7 +11,7 @@ import threading
 import typing as t
 from urllib.parse import urlsplit
 
-from singer_sdk import Tap
+from singer_sdk.tap_base import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers._classproperty import classproperty
