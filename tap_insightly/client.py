@@ -215,6 +215,8 @@ class InsightlyStream(RESTStream):
         self._last_progress = 0.0
         self._synced_so_far = 0
         self._expected: int | None = None
+        # Per state context: the highest replication value handed to the SDK's state.
+        self._state_high: dict[tuple, t.Any] = {}
 
     # -- connection -------------------------------------------------------------------
 
@@ -678,6 +680,7 @@ class InsightlyStream(RESTStream):
         """
         rk, id_field = self.replication_key, self.resource.id_field
         state = self.get_context_state(context)
+        self._state_high.pop(_state_key(context), None)  # a new sync of this context
         # Unordered results cannot resume mid-stream: an interrupted stream restarts
         # from its bookmark. (Set here so the SDK does not warn once per stream.)
         state["progress_markers"] = {"Note": "Progress is not resumable if interrupted."}
@@ -746,6 +749,33 @@ class InsightlyStream(RESTStream):
             state[VERSIONS_KEY] = {"bookmark": final, "versions": versions}
 
     @override
+    def _process_record(
+        self,
+        record: dict,
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        # SDK hook (private, singer-sdk ~=0.54.9), called once per record: it copies the
+        # partition's keys into the record (transform() already did: record_type) and
+        # syncs child streams, which no stream here has.
+        if self.child_streams or (partition_context and not partition_context.keys() <= record.keys()):
+            super()._process_record(record, child_context, partition_context)
+
+    @override
+    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+        # SDK hook (private, singer-sdk ~=0.54.9), called once per record. For an unsorted
+        # stream the SDK's state keeps the highest replication value seen, so a record
+        # not above that changes nothing: skip the SDK's per-record work for it.
+        value = latest_record.get(self.replication_key) if self.replication_key else None
+        key = _state_key(context)
+        high = self._state_high.get(key)
+        if value is not None and high is not None and value <= high:
+            return
+        super()._increment_stream_state(latest_record, context=context)
+        if value is not None:
+            self._state_high[key] = value
+
+    @override
     def _write_record_message(self, record: dict) -> None:
         # SDK hook (private, singer-sdk ~=0.54.9): per-record messages without the SDK's
         # per-record work when it would change nothing (no stream maps or flattening,
@@ -796,6 +826,10 @@ class InsightlyStream(RESTStream):
         self._insightly_tap.stream_finished()
 
 
+
+
+def _state_key(context: Context | None) -> tuple:
+    return tuple(context.items()) if context else ()
 
 
 def _last(page: Page, top: int) -> bool:

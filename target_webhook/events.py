@@ -62,11 +62,20 @@ def to_json(value: t.Any) -> bytes:  # noqa: ANN401
     return _ENCODER.encode(value)
 
 
+# Values with nothing inside to strip: not worth a call each (most of a record).
+_SCALARS = frozenset({str, int, float, bool, decimal.Decimal})
+
+
 def _without_nulls(value: t.Any) -> t.Any:  # noqa: ANN401
+    scalars = _SCALARS
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {
+            k: v if type(v) in scalars else _without_nulls(v)
+            for k, v in value.items()
+            if v is not None
+        }
     if isinstance(value, list):
-        return [_without_nulls(item) for item in value]
+        return [item if type(item) in scalars else _without_nulls(item) for item in value]
     return value
 
 
