@@ -193,3 +193,14 @@ def test_a_selected_custom_object_is_still_synced_from_a_catalog(sandbox, sandbo
     config = base_config(sandbox_url)
     run = run_tap(config, catalog=select(discover(config, fresh=True), ["fruit__c"]))
     assert {m["stream"] for m in run.messages if m["type"] == "RECORD"} == {"fruit__c"}
+
+
+def test_schemas_are_generated() -> None:
+    """schemas.json is what tests/tap/gen_schemas.py makes from the Swagger document."""
+    from tap_insightly.schemas import SCHEMAS
+    from tests.tap import gen_schemas
+
+    if not gen_schemas.SWAGGER.exists():
+        pytest.skip(f"Insightly's Swagger document is not beside the repository ({gen_schemas.SWAGGER})")
+    assert gen_schemas.build() == SCHEMAS, "schemas.json is stale: run tests/tap/gen_schemas.py"
+    assert gen_schemas.render(SCHEMAS) == gen_schemas.TARGET.read_text(encoding="utf-8")
