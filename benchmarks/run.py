@@ -673,12 +673,18 @@ class Bench:
             with self.step("floor: one page at a time at 300 ms", [row.id]):
                 row.floor, _ = floor_fetch(sb.base_url, self.tmp / "floor-latency.jsonl",
                                            max_pages=self.plan.floor_latency_pages)
-            with self.step("tap-insightly at 300 ms, 10 requests/s", [row.id]):
-                catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
-                row.value, run, _ = measure_tap_rate(sb, config, catalog, self.plan, latency_ms=300)
-                row.detail.update(ceiling=CEILING_RECORDS_PER_S, share_of_ceiling=row.value / CEILING_RECORDS_PER_S,
-                                  records=run.records, api_statuses=run.statuses)
-                row.met = row.value >= 0.9 * CEILING_RECORDS_PER_S
+            for _ in range(self.repeat):
+                with self.step("tap-insightly at 300 ms, 10 requests/s", [row.id]):
+                    catalog = self.catalog_file({"contacts"}, "catalog-contacts.json")
+                    rate, run, _ = measure_tap_rate(sb, config, catalog, self.plan, latency_ms=300)
+                    row.value = best(row.value, rate)
+                    row.detail.setdefault("attempts", []).append(
+                        {"records_per_s": round(rate), "api_statuses": run.statuses})
+                    row.detail.update(ceiling=CEILING_RECORDS_PER_S, share_of_ceiling=row.value / CEILING_RECORDS_PER_S,
+                                      records=run.records)
+                    row.met = row.value >= 0.9 * CEILING_RECORDS_PER_S
+                if row.not_available:
+                    break
         finally:
             with contextlib.suppress(requests.RequestException):
                 sb.settings(latency_ms=0, rate_limit=None)
@@ -923,7 +929,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="a few hundred records (what CI runs)")
     parser.add_argument("--out", help="JSON result file (default benchmarks/results/<time>[-tiny].json)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="measure the tap and target rates (and their floors) N times, keep the best")
+                        help="measure the tap rates (no latency and 300 ms) and target rates, with their floors, N times; keep the best")
     parser.add_argument("--markdown", metavar="RESULT.json",
                         help="print a result file as a Markdown table (for the README) and exit")
     args = parser.parse_args(argv)
