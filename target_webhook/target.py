@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import decimal
+import gzip
 import ipaddress
 import json
 import re
@@ -23,6 +24,7 @@ from typing_extensions import override
 
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecReader
+from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchFileFormat, StorageTarget
 from singer_sdk.exceptions import (
     ConfigValidationError,
     InvalidRecord,
@@ -504,6 +506,30 @@ class _Reader(MsgSpecReader):
             raise InvalidInputLine(msg) from None
 
 
+def batch_file_records(encoding: dict, manifest: t.Sequence[str]) -> t.Iterator[dict]:
+    """The records of a BATCH message's files (JSON lines, gzipped or not), one at a time.
+
+    Raises:
+        InvalidInputLine: a file cannot be read, or is not JSON lines.
+    """
+    file_encoding = BaseBatchFileEncoding.from_dict(encoding)
+    if file_encoding.format != BatchFileFormat.JSONL:
+        msg = f"BATCH files in {file_encoding.format} format are not supported: have the tap write jsonl"
+        raise InvalidInputLine(msg)
+    for url in manifest:
+        try:
+            head, tail = StorageTarget.split_url(url)
+            with StorageTarget.from_url(head).open(tail, mode="rb") as file:
+                lines = gzip.open(file) if file_encoding.compression == "gzip" else file
+                for line in lines:
+                    if line.strip():
+                        yield _DECODER.decode(line)
+        except (OSError, EOFError, msgspec.DecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            msg = f"BATCH file {url} cannot be read ({reason}): check the tap's batch_config storage"
+            raise InvalidInputLine(msg) from None
+
+
 # Errors that end a run with one line on stderr and exit code 1: bad input or delivery.
 USER_ERRORS = (
     DeliveryError,
@@ -655,6 +681,16 @@ class TargetWebhook(Target):
         # written as soon as the receiver has acknowledged it.
         self._flush_sinks()
         self.deliverer.checkpoint(state)
+
+    @override
+    def _process_batch_message(self, message_dict: dict) -> None:
+        # The SDK hands a BATCH message's records to each mapped stream's sink as they are
+        # in the files, past stream maps. Here each record takes the RECORD path instead:
+        # stream maps, validation, events, state only after acknowledgement.
+        self._assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
+        stream_name = message_dict["stream"]
+        for record in batch_file_records(message_dict["encoding"], message_dict["manifest"]):
+            self._process_record_message({"type": "RECORD", "stream": stream_name, "record": record})
 
     @override
     def _process_activate_version_message(self, message_dict: dict) -> None:

@@ -8,15 +8,18 @@ needs it (fail exactly one chosen request, redirect, hang, drop the connection).
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import hmac
 import json
 import random
 import typing as t
+from pathlib import Path
 
 import pytest
 
 from insightly_sandbox.inbox import InboxClient, running_inbox
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_webhook import verify
 from target_webhook.delivery import DeliveryError
 from target_webhook.events import MissingKeyError
@@ -593,3 +596,72 @@ def test_a_repeated_unchanged_schema_does_not_cut_a_request_short(receiver) -> N
     assert run.error is None
     assert len(receiver.requests) == 1
     assert len(receiver.requests[0].json["message"]["events"]) == 2
+
+
+def batch_message(stream: str, files: list[Path], compression: str = "gzip") -> dict:
+    return {
+        "type": "BATCH",
+        "stream": stream,
+        "encoding": {"format": "jsonl", "compression": compression},
+        "manifest": [file.as_uri() for file in files],
+    }
+
+
+def write_batch_file(path: Path, records: list[dict], *, gzipped: bool = True) -> Path:
+    text = "".join(json.dumps(r) + "\n" for r in records).encode()
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    return path
+
+
+def test_batch_message_records_become_events_and_state_follows(inbox, tmp_path) -> None:
+    url, client = inbox
+    first = write_batch_file(tmp_path / "part-1.jsonl.gz", [contact(c)["record"] for c in range(1, 6)])
+    second = write_batch_file(tmp_path / "part-2.jsonl", [contact(c)["record"] for c in range(6, 9)],
+                              gzipped=False)
+    text = singer_lines(
+        schema("contacts"),
+        batch_message("contacts", [first]),
+        state({"upto": 5}),
+        batch_message("contacts", [second], compression="none"),
+        contact(9),
+        state({"upto": 9}),
+    )
+    run = run_target({"callback_url": url, "signature_key": KEY, "events_per_request": 2}, text)
+    assert run.error is None
+    assert sorted(int(e["objectId"]) for e in client.events()) == list(range(1, 10))
+    assert run.states == [{"upto": 5}, {"upto": 9}]
+    raw = [e["record"] for e in client.events() if e["objectId"] == "3"]
+    assert raw == [contact(3)["record"]]
+
+
+def test_batch_records_go_through_stream_maps_like_records(inbox, tmp_path) -> None:
+    url, client = inbox
+    part = write_batch_file(tmp_path / "part.jsonl.gz", [contact(c)["record"] for c in range(1, 7)])
+    config = {
+        "callback_url": url,
+        "stream_maps": {"contacts": {"__filter__": "CONTACT_ID > 3", "FIRST_NAME": "__NULL__"}},
+    }
+    run = run_target(config, singer_lines(schema("contacts"), batch_message("contacts", [part]),
+                                          state({"upto": 6})))
+    assert run.error is None
+    events = client.events()
+    assert sorted(int(e["objectId"]) for e in events) == [4, 5, 6]
+    assert all("FIRST_NAME" not in e["record"] for e in events)
+    assert run.states == [{"upto": 6}]
+
+
+def test_unreadable_batch_file_fails_naming_it_and_keeps_state(inbox, tmp_path) -> None:
+    url, client = inbox
+    missing = tmp_path / "gone.jsonl.gz"
+    text = singer_lines(
+        schema("contacts"),
+        contact(1),
+        state({"upto": 1}),
+        batch_message("contacts", [missing]),
+        state({"upto": 9}),
+    )
+    run = run_target({"callback_url": url, "events_per_request": 1}, text)
+    assert isinstance(run.error, InvalidInputLine)
+    assert "gone.jsonl.gz" in str(run.error) and "\n" not in str(run.error)
+    assert [e["objectId"] for e in client.events()] == ["1"]
+    assert run.states == [{"upto": 1}]
