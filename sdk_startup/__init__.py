@@ -20,7 +20,7 @@ Together about a quarter of a CPU-second per process (``benchmarks/``, start-up 
 - while the two SDK modules above are imported, ``joblib`` and ``upath`` are stand-ins
   whose few names the SDK binds (:data:`DEFERRED_NAMES`) import the real module on their
   first call. The stand-ins are removed right after, so any later ``import joblib`` is
-  the real one. The SDK only calls these names (``tests/test_sdk_startup.py`` checks its
+  the real one. The SDK only calls these names (``tests/test_startup.py`` checks its
   source), which is what makes a stand-in that forwards calls exact.
 
 Call it before anything imports ``singer_sdk``; once the SDK is imported it does nothing.
@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 import typing as t
 
@@ -70,18 +71,27 @@ def _register_package_without_init(package: str) -> None:
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return  # not an installed package: let the normal import report it
     module = importlib.util.module_from_spec(spec)
-    init_ran = False
+    # Held while the real __init__ runs: another thread's first use waits for it, as it
+    # would for an import in progress. Re-entrant: the __init__ imports submodules.
+    init_lock = threading.RLock()
+    init_state = {"ran": False}
 
     def __getattr__(name: str) -> t.Any:  # noqa: N807, ANN401 (PEP 562 hook)
-        nonlocal init_ran
         # `from singer_sdk import about` asks the package for the attribute first.
-        if not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}"):
+        if name.isidentifier() and not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}"):
             return importlib.import_module(f"{package}.{name}")
-        if init_ran:
-            msg = f"module {package!r} has no attribute {name!r}"
-            raise AttributeError(msg)
-        init_ran = True
-        spec.loader.exec_module(module)  # defines the names (and its own __getattr__)
+        with init_lock:
+            if init_state["ran"]:
+                if name in module.__dict__:  # defined by the __init__ another thread ran
+                    return module.__dict__[name]
+                msg = f"module {package!r} has no attribute {name!r}"
+                raise AttributeError(msg)
+            init_state["ran"] = True
+            try:
+                spec.loader.exec_module(module)  # defines the names (and its own __getattr__)
+            except BaseException:
+                init_state["ran"] = False  # the next use runs it again, and shows the error
+                raise
         return getattr(module, name)
 
     module.__getattr__ = __getattr__  # type: ignore[method-assign]

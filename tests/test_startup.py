@@ -207,3 +207,34 @@ def test_meltano_plugin_venvs_hold_compiled_bytecode(venv: Path) -> None:
     sources = {p.stem for p in sdk.glob("*.py")}
     compiled = {p.name.split(".")[0] for p in sdk.glob("__pycache__/*.pyc")}
     assert sources <= compiled, f"not compiled in {venv.parent.name}: {sorted(sources - compiled)[:5]}"
+
+
+def test_first_use_of_an_sdk_name_from_many_threads_at_once() -> None:
+    result = fresh_python("""
+        import json, threading
+        import tap_insightly
+        import singer_sdk
+        barrier = threading.Barrier(6)
+        seen, errors = [], []
+        def use():
+            barrier.wait()
+            try:
+                seen.append(singer_sdk.Tap.__name__)
+            except Exception as error:
+                errors.append(repr(error))
+        threads = [threading.Thread(target=use) for _ in range(6)]
+        for thread in threads: thread.start()
+        for thread in threads: thread.join()
+        print(json.dumps({"seen": seen, "errors": errors}))
+    """)
+    assert result == {"seen": ["Tap"] * 6, "errors": []}
+
+
+def test_odd_attribute_names_are_attribute_errors() -> None:
+    result = fresh_python("""
+        import json
+        import target_webhook
+        import singer_sdk
+        print(json.dumps({"dotted": getattr(singer_sdk, "a.b", "absent")}))
+    """)
+    assert result == {"dotted": "absent"}
