@@ -814,3 +814,7 @@ class TargetWebhook(Target):
             )
             cls.logger.error("%s", str(exc).replace("\n", " "))  # noqa: TRY400
             sys.exit(1)
+
+
+if __name__ == "__main__":
+    TargetWebhook.cli()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 import typing as t
 from pathlib import Path
@@ -389,3 +390,12 @@ def test_sigterm_at_end_of_input_while_retrying(tmp_path: Path, receiver: Receiv
     assert process.returncode == 128 + signal.SIGTERM
     assert stdout == '{"s":0}\n'
     assert len(receiver.requests) == 1
+
+
+def test_runs_as_a_module_too() -> None:
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "target_webhook.target", "--about", "--format=json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["name"] == "target-webhook"
