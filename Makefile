@@ -9,18 +9,21 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
 PLUGINS := .meltano/.plugins-stamp
 # An editable install leaves our own modules uncompiled; a regular pip install compiles
-# them. Compiled here for the same reason as the plugin venvs below.
+# them. Compiled at every install, for the same reason as the plugin venvs below.
 COMPILE_SOURCES := $(BIN)/python -m compileall -q tap_insightly target_webhook sdk_startup insightly_sandbox
 
 .PHONY: install demo test bench soak docs clean
 
 install: $(PLUGINS)
+	@$(COMPILE_SOURCES)
+	@# Also repairs venvs installed without bytecode (a plain `meltano install`, or the
+	@# one `meltano run` makes for a missing plugin); quick when there is nothing to do.
+	@for venv in .meltano/*/*/venv; do $$venv/bin/python -m compileall -q $$venv/lib >/dev/null || exit 1; done
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(COMPILE_SOURCES)
 	touch $@
 
 # Meltano installs each plugin into its own venv under .meltano/ (with uv: seconds).
