@@ -512,9 +512,19 @@ def batch_file_records(encoding: dict, manifest: t.Sequence[str]) -> t.Iterator[
     Raises:
         InvalidInputLine: a file cannot be read, or is not JSON lines.
     """
-    file_encoding = BaseBatchFileEncoding.from_dict(encoding)
+    try:
+        file_encoding = BaseBatchFileEncoding.from_dict(encoding)
+    except TypeError:
+        msg = f"A BATCH message's encoding is not {{'format': ..., 'compression': ...}}: {encoding!r:.80}"
+        raise InvalidInputLine(msg) from None
     if file_encoding.format != BatchFileFormat.JSONL:
         msg = f"BATCH files in {file_encoding.format} format are not supported: have the tap write jsonl"
+        raise InvalidInputLine(msg)
+    if file_encoding.compression not in (None, "none", "gzip"):
+        msg = f"BATCH files compressed with {file_encoding.compression} are not supported: gzip or none"
+        raise InvalidInputLine(msg)
+    if not isinstance(manifest, list) or not all(isinstance(url, str) for url in manifest):
+        msg = f"A BATCH message's manifest is not a list of file URLs: {manifest!r:.80}"
         raise InvalidInputLine(msg)
     for url in manifest:
         try:

@@ -665,3 +665,21 @@ def test_unreadable_batch_file_fails_naming_it_and_keeps_state(inbox, tmp_path) 
     assert "gone.jsonl.gz" in str(run.error) and "\n" not in str(run.error)
     assert [e["objectId"] for e in client.events()] == ["1"]
     assert run.states == [{"upto": 1}]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"encoding": "jsonl"}, "encoding is not"),
+        ({"encoding": {"format": "parquet", "compression": "gzip"}}, "parquet format are not supported"),
+        ({"encoding": {"format": "jsonl", "compression": "zstd"}}, "zstd are not supported"),
+        ({"manifest": "file:///tmp/one.jsonl"}, "manifest is not a list"),
+    ],
+)
+def test_bad_batch_messages_fail_in_one_line(inbox, change, expected) -> None:
+    url, client = inbox
+    message = {**batch_message("contacts", []), **change}
+    run = run_target({"callback_url": url}, singer_lines(schema("contacts"), message, state({"upto": 1})))
+    assert isinstance(run.error, InvalidInputLine)
+    assert expected in str(run.error) and "\n" not in str(run.error)
+    assert run.states == []
