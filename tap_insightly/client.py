@@ -15,7 +15,9 @@ import datetime
 import email.utils
 import functools
 import hashlib
+import logging
 import random
+import sys
 import threading
 import time
 import typing as t
@@ -70,6 +72,14 @@ class QuotaExhaustedError(UserFacingError, FatalAPIError):
 
 class ApiUnreachableError(UserFacingError, FatalAPIError):
     pass
+
+
+class ApiKeptFailingError(UserFacingError, FatalAPIError):
+    """Every try of one request failed (5xx, 429 bursts, bodies cut short)."""
+
+
+class InvalidStateError(UserFacingError):
+    """The --state given holds a bookmark the tap cannot read."""
 
 
 class EndpointUnavailableError(FatalAPIError):
@@ -218,6 +228,14 @@ class InsightlyStream(RESTStream):
         # Per state context: the highest replication value handed to the SDK's state.
         self._state_high: dict[tuple, t.Any] = {}
 
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        # The SDK logs "An unhandled error occurred while syncing" before re-raising any
+        # error of a sync; a user error is reported once, as its own line, by the tap.
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], UserFacingError):
+            return
+        super().log(message, *args, level=level, **kwargs)
+
     # -- connection -------------------------------------------------------------------
 
     @property
@@ -284,7 +302,7 @@ class InsightlyStream(RESTStream):
             records = _decode(response.content)
         except msgspec.DecodeError as exc:
             # A body cut short (shorter than announced or invalid JSON): retry.
-            msg = f"incomplete response body from /{self.resource.path}"
+            msg = f"incomplete response body for {requests.utils.urlparse(response.url).path}"
             raise RetriableAPIError(msg, response) from exc
         if not isinstance(records, list):
             records = [records]
@@ -425,6 +443,12 @@ class InsightlyStream(RESTStream):
                 "check pod / api_url"
             )
             raise ApiUnreachableError(msg) from None
+        except RetriableAPIError as exc:
+            msg = (
+                f"Insightly kept failing: {exc} after {self.backoff_max_tries()} tries; stopping, "
+                "state is saved for what was sent: run again later"
+            )
+            raise ApiKeptFailingError(msg) from None
         page.skip = skip
         return page
 
@@ -687,10 +711,7 @@ class InsightlyStream(RESTStream):
         start = self.get_starting_timestamp(context)
         start_value = format_rfc3339(start) if start else None
         look_back = datetime.timedelta(seconds=self.resource.look_back)
-        memo = state.get(VERSIONS_KEY) or {}
-        emitted: dict[str, list] = (
-            dict(memo.get("versions") or {}) if start_value and memo.get("bookmark") == start_value else {}
-        )
+        emitted = self._emitted_at(state, start_value)
         self._query_from = None
         if start is not None:
             self._query_from = format_query_time(start - datetime.timedelta(seconds=1) - look_back)
@@ -747,6 +768,40 @@ class InsightlyStream(RESTStream):
                 {str(k): [v, self._digest(rec)] for k, (v, rec) in candidates.items() if v >= threshold}
             )
             state[VERSIONS_KEY] = {"bookmark": final, "versions": versions}
+
+    def _emitted_at(self, state: dict, bookmark: str | None) -> dict[str, list]:
+        """The state's memo of versions already sent at the bookmark's second.
+
+        A memo that is not of the tap's making (edited state) is ignored with a warning:
+        it only spares re-sending a few versions, so nothing is lost without it.
+        """
+        memo = state.get(VERSIONS_KEY)
+        if not memo:
+            return {}
+        versions = memo.get("versions") if isinstance(memo, dict) else None
+        if not isinstance(versions, dict) or not all(
+            isinstance(v, list) and len(v) == 2 for v in versions.values()  # noqa: PLR2004
+        ):
+            self.logger.warning(
+                "%s: ignoring the malformed %s in the state (records at the bookmark's second "
+                "may be sent again)",
+                self.name,
+                VERSIONS_KEY,
+            )
+            return {}
+        return dict(versions) if bookmark and memo.get("bookmark") == bookmark else {}
+
+    @override
+    def get_starting_timestamp(self, context: Context | None) -> datetime.datetime | None:
+        try:
+            return super().get_starting_timestamp(context)
+        except (ValueError, TypeError):
+            value = self.get_starting_replication_key_value(context)
+            msg = (
+                f"the state's bookmark for stream {self.name} ({value!r}) is not a date-time such "
+                "as 2024-01-31T00:00:00Z: correct it (meltano state set) or run with --full-refresh"
+            )
+            raise InvalidStateError(msg) from None
 
     @override
     def _process_record(

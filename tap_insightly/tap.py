@@ -11,7 +11,7 @@ import threading
 import typing as t
 from urllib.parse import urlsplit
 
-from singer_sdk.tap_base import Tap
+from singer_sdk.tap_base import CliTestOptionValue, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers._classproperty import classproperty
@@ -213,6 +213,15 @@ class TapInsightly(Tap):
                 msg = (
                     "setting api_url is not an http(s) URL: give the full base URL including "
                     "/v3.1, e.g. https://api.na1.insightly.com/v3.1"
+                )
+                raise SettingError(msg)
+            # Not echoed: a user name, password or token in the URL would be a secret.
+            # The API key goes in api_key; Insightly takes no query on the base URL.
+            if "@" in parts.netloc or parts.query or parts.fragment:
+                msg = (
+                    "setting api_url must not carry a user name, password, query or fragment: "
+                    "give only the base URL, e.g. https://api.na1.insightly.com/v3.1, and the key "
+                    "in api_key"
                 )
                 raise SettingError(msg)
         if config.get("start_date") is not None:
@@ -417,14 +426,26 @@ class TapInsightly(Tap):
     @classmethod
     @override
     def cb_discover(cls, ctx: t.Any, param: t.Any, value: bool) -> None:  # noqa: ANN401, FBT001
+        if value:
+            _close_file_options(ctx)
         with _user_errors(cls):
             super().cb_discover(ctx, param, value)
 
     @classmethod
     @override
     def cb_test(cls, ctx: t.Any, param: t.Any, value: str) -> None:  # noqa: ANN401
+        if value != CliTestOptionValue.Disabled.value:
+            _close_file_options(ctx)
         with _user_errors(cls):
             super().cb_test(ctx, param, value)
+
+
+def _close_file_options(ctx: t.Any) -> None:  # noqa: ANN401
+    # --discover and --test exit from their callbacks: a --state or --catalog file that
+    # click opened before them would be left open (Meltano discovers with --state given).
+    for value in ctx.params.values():
+        if hasattr(value, "close") and hasattr(value, "read"):
+            value.close()
 
 
 def _selected(catalog: t.Any, name: str) -> bool:  # noqa: ANN401
@@ -464,7 +485,8 @@ def _number(
 
 def _read_json_file(handle: t.IO[str], option: str, what: str) -> str:
     name = getattr(handle, "name", option)
-    text = handle.read()
+    with handle:
+        text = handle.read()
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
