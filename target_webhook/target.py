@@ -12,8 +12,11 @@ import decimal
 import gzip
 import ipaddress
 import json
+import os
 import re
+import select
 import sys
+import time
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -27,6 +30,7 @@ from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchFileFormat, StorageTarget
 from singer_sdk.exceptions import (
     ConfigValidationError,
+    InvalidJSONSchema,
     InvalidRecord,
     MappingError,
     RecordsWithoutSchemaException,
@@ -59,6 +63,9 @@ if t.TYPE_CHECKING:
 # How long SIGTERM waits for requests already in flight before writing the last
 # acknowledged state and exiting.
 SHUTDOWN_GRACE_SECONDS = 5.0
+# How long a run that failed goes on reading (and dropping) the tap's output, so that the
+# tap can finish writing (see discard_input).
+DISCARD_INPUT_SECONDS = 60.0
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _RESERVED_HEADERS = {
@@ -355,6 +362,12 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         )
     if any(char.isspace() for char in url):
         problems.append("callback_url must not contain spaces")
+    if config.get("signature_key") in ("", []):
+        # An unset secret expanded to nothing: signing would be off without a word.
+        problems.append(
+            "signature_key is empty: set the key, or leave the setting out to send unsigned "
+            "requests",
+        )
     try:
         keys = signature_keys(config.get("signature_key"))
     except ValueError as exc:
@@ -377,7 +390,44 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             )
         elif "\r" in value or "\n" in value:
             problems.append(f"headers: the value of '{name}' contains a line break")
+        elif not value.isascii() and not _latin_1(value):
+            problems.append(
+                f"headers: the value of '{name}' has characters an HTTP header cannot carry "
+                "(only Latin-1): encode it, e.g. as base64",
+            )
     return problems
+
+
+def _latin_1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unreadable_environment_settings(schema: dict, prefix: str) -> list[str]:
+    """The environment variables whose text cannot become their setting's type.
+
+    The SDK reads an integer setting with int() and an object or list as JSON, and fails
+    without saying which variable: this names them (never their values).
+    """
+    names = []
+    for name, prop in schema.get("properties", {}).items():
+        variable = prefix + name.upper().replace("-", "_")
+        text = os.environ.get(variable)
+        if text is None:
+            continue
+        types = prop.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        try:
+            if "integer" in types:
+                int(text)
+            elif "object" in types or (types == ["array"]):
+                json.loads(text)
+        except ValueError:
+            names.append(variable)
+    return names
 
 
 def _schema_problem(error: ValidationError, secret_settings: set[str]) -> str:
@@ -499,11 +549,28 @@ class _Reader(MsgSpecReader):
     @override
     def deserialize_json(self, line: str) -> dict:
         try:
-            return _DECODER.decode(line)
+            message = _DECODER.decode(line)
+        except UnicodeEncodeError as exc:
+            # Under a C or POSIX locale Python reads stdin with surrogateescape: bytes that
+            # are not UTF-8 arrive as lone surrogates, which only fail here.
+            raise InvalidInputLine(_not_utf8(ord(line[exc.start]) & 0xFF)) from None
         except msgspec.DecodeError:
             excerpt = line.strip()[:80]
             msg = f"An input line is not a JSON Singer message: {excerpt!r}"
             raise InvalidInputLine(msg) from None
+        if not isinstance(message, dict) or not isinstance(message.get("type", ""), str):
+            excerpt = line.strip()[:80]
+            msg = f"An input line is not a JSON object with a text 'type', as Singer messages are: {excerpt!r}"
+            raise InvalidInputLine(msg)
+        return message
+
+    @override
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        msg = (
+            f"An input line has the unknown message type {message_dict['type'][:40]!r}: a Singer "
+            "tap sends SCHEMA, RECORD, STATE, BATCH and ACTIVATE_VERSION messages"
+        )
+        raise InvalidInputLine(msg)
 
 
 def batch_file_records(encoding: dict, manifest: t.Sequence[str]) -> t.Iterator[dict]:
@@ -649,6 +716,9 @@ class TargetWebhook(Target):
         record = message_dict.get("record")
         if stream_name is None or record is None:
             self._assert_line_requires(message_dict, requires={"stream", "record"})
+        if type(record) is not dict:
+            msg = f"A RECORD message's record is not a JSON object (stream '{stream_name}'): {record!r:.60}"
+            raise InvalidInputLine(msg)
         stream_maps = self.mapper.stream_maps.get(stream_name)
         if stream_maps is None:
             self._assert_sink_exists(stream_name)
@@ -675,7 +745,16 @@ class TargetWebhook(Target):
                 sink = self._sinks_active.get(stream_map.stream_alias)
                 if sink is not None:
                     t.cast("WebhookSink", sink).flush()
-        super()._process_schema_message(message_dict)
+        try:
+            super()._process_schema_message(message_dict)
+        except InvalidJSONSchema as exc:
+            # Only with validate_records: the SDK's message holds the whole metaschema.
+            reason = getattr(exc.__cause__, "message", "")[:120]
+            msg = (
+                f"The SCHEMA message of stream '{message_dict.get('stream')}' is not a valid "
+                f"JSON Schema ({reason}): fix the tap's schema, or turn validate_records off"
+            )
+            raise InvalidInputLine(msg) from None
         for sink in self._sinks_to_clear:
             sink.clean_up()
         self._sinks_to_clear = []
@@ -800,10 +879,13 @@ class TargetWebhook(Target):
         except ValueError as exc:
             # Settings from environment variables: an integer that is not a whole
             # number, or an object that is not JSON (the value is never shown).
+            schema = copy.deepcopy(cls.config_jsonschema)
+            cls.append_builtin_config(schema)
+            named = unreadable_environment_settings(schema, cls._env_var_prefix)
             cls.logger.error(  # noqa: TRY400
-                "Invalid settings: a %s environment variable cannot be read "
-                "(%s): integers must be whole numbers, objects and lists JSON",
-                cls._env_var_prefix + "*",
+                "Invalid settings: %s cannot be read (%s): integers must be whole numbers, "
+                "objects and lists JSON",
+                ", ".join(named) or f"a {cls._env_var_prefix}* environment variable",
                 type(exc).__name__,
             )
             sys.exit(1)
@@ -817,13 +899,48 @@ class TargetWebhook(Target):
                 stop.signum,
             )
             sys.exit(128 + stop.signum)
-        except USER_ERRORS as exc:
+        except (*USER_ERRORS, UnicodeDecodeError) as exc:
             target.shutdown(
                 SHUTDOWN_GRACE_SECONDS,
                 send_pending=not isinstance(exc, DeliveryError),
             )
-            cls.logger.error("%s", str(exc).replace("\n", " "))  # noqa: TRY400
+            cls.logger.error("%s", _one_line(exc))  # noqa: TRY400
+            discard_input(file_input, DISCARD_INPUT_SECONDS)
             sys.exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return _not_utf8(exc.object[exc.start])
+    return str(exc).replace("\n", " ")
+
+
+def _not_utf8(byte: int) -> str:
+    return f"The input is not UTF-8 text (byte 0x{byte:02x} cannot be read): a Singer tap writes JSON lines in UTF-8"
+
+
+def discard_input(file_input: t.IO[str] | None, seconds: float) -> None:
+    """Read and drop what the tap still writes, until it ends or ``seconds`` pass.
+
+    A runner that pipes the tap into the target (``meltano run``) fails with its own
+    BrokenPipeError traceback when the target stops reading first (meltano/meltano#7047),
+    which buries the one line that says what went wrong. Nothing read here is sent and no
+    state is written. Reads the file descriptor directly, so no Python-level buffer or
+    lock is held when the process exits.
+    """
+    stream = file_input or sys.stdin
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (an in-process test): nothing is waiting on it
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            ready, _, _ = select.select([descriptor], [], [], left)
+            if not ready or not os.read(descriptor, 1 << 16):
+                return
+        except OSError:
+            return
 
 
 if __name__ == "__main__":

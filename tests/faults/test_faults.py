@@ -130,6 +130,20 @@ def test_receiver_400_fails_the_run_and_nothing_is_acknowledged_past_it(harness,
     harness.verdict()
 
 
+def test_receiver_400_on_a_full_sync_is_the_targets_one_line_not_a_runner_traceback(harness, inbox):
+    # The target stops at the first rejected request while the tap is still writing the
+    # full sync: it keeps reading (and dropping) the tap's output, so Meltano does not fail
+    # with a BrokenPipeError traceback of its own that buries the reason.
+    inbox.fail(status=400, count=1)
+    failed = harness.run()
+    assert failed.returncode != 0
+    assert "BrokenPipeError" not in failed.output, failed.output[-3000:]
+    assert "HTTP 400" in failed.output and not plugin_tracebacks(failed.output)
+    assert sum(1 for r in inbox.requests() if r["status"] == 400) == 1
+    harness.recover()
+    harness.verdict()
+
+
 def test_receiver_unreachable_then_back(harness, pipeline):
     pipeline.extra_env.update({"TARGET_WEBHOOK_CALLBACK_URL": "http://127.0.0.1:9/",
                                "TARGET_WEBHOOK_MAX_RETRIES": "1"})

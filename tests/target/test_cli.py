@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -399,3 +400,129 @@ def test_runs_as_a_module_too() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["name"] == "target-webhook"
+
+
+def _cli_bytes(config_path: str, data: bytes, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TARGET_WEBHOOK")}
+    full_env.update(env or {})
+    done = subprocess.run(  # noqa: S603
+        [str(TARGET_BIN), "--config", config_path],
+        input=data,
+        capture_output=True,
+        env=full_env,
+        timeout=60,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+    )
+
+
+BEFORE = singer_lines(schema("contacts"), contact(1), state({"s": 1})).encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (b'{"type": "FOO", "stream": "contacts"}\n', "unknown message type 'FOO'"),
+        (b'{"type": "RECORD", "stream": "contacts", "record": "hello"}\n', "record is not a JSON object"),
+        (b'[1, 2, 3]\n', "not a JSON object"),
+        (b'{"type": ["RECORD"]}\n', "not a JSON object with a text 'type'"),
+        (b'\xff\xfe not utf-8\n', "not UTF-8"),
+    ],
+)
+def test_more_bad_input_is_one_line_after_what_came_before_is_sent(
+    tmp_path: Path,
+    inbox,
+    line: bytes,
+    says: str,
+) -> None:
+    url, client = inbox
+    config = write_config(tmp_path, {"callback_url": url, "events_per_request": 1})
+    done = _cli_bytes(config, BEFORE + line + singer_lines(contact(2)).encode())
+    assert done.returncode == 1
+    [error] = error_lines(done.stderr)
+    assert says in error
+    assert [e["objectId"] for e in client.events()] == ["1"]
+    assert done.stdout == '{"s":1}\n'
+
+
+def test_an_invalid_record_schema_with_validation_on_is_one_line(tmp_path: Path, inbox) -> None:
+    url, client = inbox
+    config = write_config(tmp_path, {"callback_url": url, "validate_records": True})
+    bad_schema = schema("contacts")
+    bad_schema["schema"]["properties"]["CONTACT_ID"] = {"type": "no-such-type"}
+    done = cli("--config", config, stdin=singer_lines(bad_schema, contact(1)))
+    assert done.returncode == 1
+    [error] = error_lines(done.stderr)
+    assert "contacts" in error and "schema" in error.lower()
+    assert len(done.stderr.splitlines()) < 10  # no dump of the metaschema
+    assert client.events() == []
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"signature_key": ""}, "signature_key is empty"),
+        ({"signature_key": []}, "signature_key is empty"),
+        ({"headers": {"Authorization": "Bearer \u4e2d\u6587-HEADER-SECRET"}}, "'Authorization'"),
+    ],
+)
+def test_settings_that_would_silently_misbehave_are_refused(
+    tmp_path: Path,
+    receiver: Receiver,
+    config: dict,
+    named: str,
+) -> None:
+    done = cli(
+        "--config",
+        write_config(tmp_path, {"callback_url": receiver.url, **config}),
+        stdin=singer_lines(schema("contacts"), contact(1)),
+    )
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "Invalid settings" in line and named in line
+    assert "HEADER-SECRET" not in done.stderr
+    assert receiver.requests == []
+
+
+def test_an_unreadable_environment_variable_is_named_not_shown(receiver: Receiver) -> None:
+    done = cli(
+        "--config",
+        "ENV",
+        stdin=singer_lines(schema("contacts"), contact(1)),
+        env={
+            "TARGET_WEBHOOK_CALLBACK_URL": receiver.url,
+            "TARGET_WEBHOOK_HEADERS": "Authorization: Bearer ENV-SECRET-4",
+        },
+    )
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "TARGET_WEBHOOK_HEADERS" in line
+    assert "ENV-SECRET-4" not in done.stderr
+    assert receiver.requests == []
+
+
+def test_after_a_fatal_error_the_rest_of_the_input_is_read_not_sent(tmp_path: Path, receiver: Receiver) -> None:
+    # A runner piping the tap into the target (Meltano) fails with BrokenPipeError when the
+    # target stops reading: the target reads the rest of the input, sends none of it, and
+    # exits 1 once the input ends.
+    receiver.default = Answer(status=400)
+    config = {"callback_url": receiver.url, "events_per_request": 1, "max_concurrent_requests": 1}
+    process = _start(write_config(tmp_path, config))
+    assert process.stdin is not None
+    process.stdin.write(singer_lines(schema("contacts"), contact(1)))
+    process.stdin.flush()
+    _wait_for(lambda: len(receiver.requests) >= 1)
+    time.sleep(0.5)
+    more = singer_lines(*(contact(i) for i in range(2, 2000)), state({"s": 2}))
+    process.stdin.write(more)  # would raise BrokenPipeError if the target had gone
+    process.stdin.close()
+    assert process.wait(timeout=30) == 1
+    assert process.stdout is not None
+    assert process.stderr is not None
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    assert stdout == ""
+    [line] = error_lines(stderr)
+    assert "HTTP 400" in line
+    assert len(receiver.requests) == 1
