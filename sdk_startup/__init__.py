@@ -12,7 +12,11 @@ CPU is paid again and again. singer-sdk 0.54 makes start-up heavy in two ways:
   BATCH files.
 
 Together about a quarter of a CPU-second per process (``benchmarks/``, start-up rows).
-:func:`defer_unused_sdk_imports` defers both, without changing what any code sees:
+:func:`defer_unused_sdk_imports` defers both. What the SDK and a plugin do with these
+names behaves as before; what is not the same is introspection: ``dir(singer_sdk)`` lacks
+the ``__init__``'s names until one is used, and the SDK's own ``Parallel`` and ``delayed``
+are forwarders (a ``delayed`` function is not picklable across processes, which the SDK's
+threading backend never needs).
 
 - ``singer_sdk`` is registered as a package without running its ``__init__``. Its
   submodules import as usual; the first use of a name the ``__init__`` defines
