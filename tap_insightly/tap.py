@@ -338,6 +338,16 @@ class TapInsightly(Tap):
             # Unselected unknown entries are left out: they would not be synced anyway.
             unknown = [entry.tap_stream_id for entry in catalog.streams
                        if entry.tap_stream_id not in known and _selected(catalog, entry.tap_stream_id)]
+            # Open Connectors polled what its poller configuration listed; here selection
+            # decides, so a configured stream left unselected is a likely mistake.
+            for row in self._poller_rows:
+                if not _selected(catalog, row.name):
+                    self.logger.warning(
+                        "poller_configuration configures %r, but the catalog does not select it, "
+                        "so it is not polled: select it (meltano select tap-insightly %s '*')",
+                        row.name,
+                        row.name,
+                    )
             objects: list[dict] = []
             if unknown:
                 reader = self._discovery()

@@ -175,3 +175,19 @@ def test_requests_per_second_zero_turns_the_client_side_limit_off(monkeypatch):
     for _ in range(12):
         limited.wait()
     assert sleeps, "a limit of 10 per second must wait before the 11th start"
+
+
+def test_a_configured_stream_left_unselected_is_warned_about(sandbox_url, tmp_path):
+    # Open Connectors polled what its poller configuration listed; here the catalog selects.
+    config = base_config(sandbox_url, poller_configuration={
+        "contacts": {"url": "/hubs/crm/contacts"},
+        "leads": {"url": "/hubs/crm/leads"},
+    })
+    discovered = run_cli("--discover", config=config, tmp_path=tmp_path)
+    (tmp_path / "catalog.json").write_text(json.dumps(select(json.loads(discovered.stdout), ["contacts"])))
+    result = run_cli("--catalog", str(tmp_path / "catalog.json"), config=config, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    warned = [line for line in result.stderr.splitlines() if "WARNING" in line and "not polled" in line]
+    assert len(warned) == 1 and "'leads'" in warned[0], result.stderr[-2000:]
+    records = [json.loads(line) for line in result.stdout.splitlines() if '"RECORD"' in line]
+    assert {m["stream"] for m in records} == {"contacts"}
