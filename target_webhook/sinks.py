@@ -7,7 +7,7 @@ import typing as t
 from typing_extensions import override
 
 from singer_sdk.sinks import Sink
-from target_webhook.events import Event, StreamRules, build_event
+from target_webhook.events import UPDATED, Event, StreamRules, build_event, parse_date
 
 if t.TYPE_CHECKING:
     from target_webhook.target import TargetWebhook
@@ -44,6 +44,7 @@ class WebhookSink(Sink):
         self._max_bytes = settings.max_request_bytes
         self._seen = target.sent_event_ids
         self._counter = self.record_counter_metric
+        self._dates_warned = False
 
     @property
     @override
@@ -55,6 +56,28 @@ class WebhookSink(Sink):
     def current_size(self) -> int:
         return len(self._events)
 
+    def _check_dates(self, record: dict[str, t.Any]) -> None:
+        # A date the target cannot read leaves an event without its date and makes it
+        # UPDATED: worth one warning per stream, since every event is still sent.
+        for setting, field in (
+            ("updated_date_field", self.rules.updated_date_field),
+            ("created_date_field", self.rules.created_date_field),
+        ):
+            value = record.get(field) if field else None
+            if value is not None and parse_date(value) is None:
+                self._dates_warned = True
+                self.logger.warning(
+                    "%s: %s %r is not an ISO 8601 date-time (%s): its events carry no date "
+                    "and are all UPDATED; set %s in the target's streams setting if the "
+                    "stream dates its records in another field",
+                    self.stream_name,
+                    field,
+                    str(value)[:40],
+                    type(value).__name__,
+                    setting,
+                )
+                return
+
     def add(self, record: dict[str, t.Any]) -> None:
         """Make the record's event; send a request's worth once it is complete.
 
@@ -64,6 +87,8 @@ class WebhookSink(Sink):
         if self._validator is not None:
             self._validator.validate(record)
         event = build_event(self.rules, record)
+        if not self._dates_warned and event.event_type == UPDATED:
+            self._check_dates(record)
         self._counter.increment()
         if event.event_id in self._seen:
             # The same record version again (a tap re-reads its bookmark's second):

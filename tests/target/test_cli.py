@@ -526,3 +526,23 @@ def test_after_a_fatal_error_the_rest_of_the_input_is_read_not_sent(tmp_path: Pa
     [line] = error_lines(stderr)
     assert "HTTP 400" in line
     assert len(receiver.requests) == 1
+
+
+def test_a_date_the_target_cannot_read_is_warned_about_once_per_stream(tmp_path: Path, inbox) -> None:
+    url, client = inbox
+    config = write_config(tmp_path, {"callback_url": url})
+    lines = singer_lines(
+        schema("contacts"),
+        contact(1, updated="1767225600"),  # epoch seconds, not ISO 8601
+        contact(2, updated="1767225601"),
+        contact(3, updated="2026-01-02 03:04:05"),
+    )
+    done = cli("--config", config, stdin=lines)
+    assert done.returncode == 0, done.stderr[-2000:]
+    warned = [line for line in done.stderr.splitlines() if "not an ISO 8601 date-time" in line]
+    assert len(warned) == 1, done.stderr[-2000:]
+    assert "contacts" in warned[0] and "DATE_UPDATED_UTC" in warned[0] and "'1767225600'" in warned[0]
+    events = {e["objectId"]: e for e in client.events()}
+    assert sorted(events) == ["1", "2", "3"]
+    assert events["1"]["date"] is None and events["1"]["eventType"] == "UPDATED"
+    assert events["3"]["date"] == "2026-01-02T03:04:05Z"
