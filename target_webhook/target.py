@@ -734,6 +734,14 @@ class TargetWebhook(Target):
 
     @override
     def _process_schema_message(self, message_dict: dict) -> None:
+        keys = message_dict.get("key_properties")
+        if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+            # The SDK would take a string as its characters ("id" as keys "i" and "d").
+            msg = (
+                f"The SCHEMA message of stream '{message_dict.get('stream')}' has key_properties "
+                f"{str(keys)[:60]!r}, not a list of property names (e.g. [\"id\"]): fix the tap"
+            )
+            raise InvalidInputLine(msg)
         # A changed schema replaces the stream's sink: send what the old one holds first
         # (a repeated, unchanged SCHEMA changes nothing and sends nothing).
         stream_maps = self.mapper.stream_maps.get(message_dict.get("stream"), [])

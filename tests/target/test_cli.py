@@ -429,6 +429,11 @@ BEFORE = singer_lines(schema("contacts"), contact(1), state({"s": 1})).encode()
         (b'[1, 2, 3]\n', "not a JSON object"),
         (b'{"type": ["RECORD"]}\n', "not a JSON object with a text 'type'"),
         (b'\xff\xfe not utf-8\n', "not UTF-8"),
+        (
+            b'{"type": "SCHEMA", "stream": "leads", "key_properties": "LEAD_ID", '
+            b'"schema": {"type": "object", "properties": {"LEAD_ID": {"type": "integer"}}}}\n',
+            "key_properties 'LEAD_ID', not a list",
+        ),
     ],
 )
 def test_more_bad_input_is_one_line_after_what_came_before_is_sent(
