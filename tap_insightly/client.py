@@ -54,6 +54,8 @@ if t.TYPE_CHECKING:
 #: same second is still emitted.
 VERSIONS_KEY = "emitted_versions"
 PROGRESS_INTERVAL_SECONDS = 5.0
+# Pages read at most to find the records between two pages that stopped overlapping.
+BRIDGE_PAGES = 3
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
@@ -534,11 +536,11 @@ class InsightlyStream(RESTStream):
                 if not ids or ids[0] != anchor:
                     self._progress_note("page boundary moved (records changed during the sync)")
                     if anchor not in ids:
-                        repaired = self._repair(context, page.skip, previous)
-                        if repaired is None:
+                        bridge = self._bridge(context, previous, page)
+                        if bridge is None:
                             needs_full_pass = True
                         else:
-                            yield from fresh(repaired)
+                            yield from fresh(bridge)
             yield from fresh(page.records)
             self._report_progress(page)
             previous = page
@@ -551,16 +553,38 @@ class InsightlyStream(RESTStream):
                 recent.new_page()
                 yield from fresh(page.records)
 
-    def _repair(self, context: Context | None, skip: int, previous: Page) -> list[dict] | None:
-        """Records that slipped left across the boundary at ``skip``, or None if the
-        shift is too large to find them in one page."""
+    def _bridge(self, context: Context | None, previous: Page, page: Page) -> list[dict] | None:
+        """Records between two pages that no longer overlap, read afresh; None if they
+        cannot be found in a few pages (then the whole query is read once more).
+
+        The two pages may show the query at different moments, in either order (pages are
+        fetched concurrently): deletes before the boundary since ``previous`` was read
+        make records slip left past ``page``'s start; creates (or records that newly match
+        the query) before it since ``page`` was read push ``previous``'s end further
+        right than ``page``'s start. Either way the records between them are missing. Both
+        pages keep their records' relative order, so in a fresh read the missing records
+        are those after the last record of ``previous`` and before the first of ``page``.
+        """
         step = max(1, self.page_size - 1)
-        again = self.fetch_page(context, max(0, skip - step))
         id_field = self.resource.id_field
-        known = {r.get(id_field) for r in previous.records}
-        for index in range(len(again.records) - 1, -1, -1):
-            if again.records[index].get(id_field) in known:
-                return again.records[index + 1 :]
+        before = {r.get(id_field) for r in previous.records}
+        after = {r.get(id_field) for r in page.records}
+        fresh: list[dict] = []
+        skip = max(0, page.skip - step)
+        for _ in range(BRIDGE_PAGES):
+            window = self.fetch_page(context, skip)
+            if fresh and window.records and window.records[0].get(id_field) != fresh[-1].get(id_field):
+                return None  # the query moved again while it was being bridged
+            fresh.extend(window.records[1:] if fresh else window.records)
+            ids = [r.get(id_field) for r in fresh]
+            last_before = max((i for i, rid in enumerate(ids) if rid in before), default=None)
+            if last_before is None:
+                return None  # shifted further than a page: not in this window
+            first_after = next((i for i, rid in enumerate(ids) if rid in after and i > last_before), None)
+            if first_after is not None or _last(window, self.page_size):
+                end = len(fresh) if first_after is None else first_after
+                return fresh[last_before + 1 : end]
+            skip += step
         return None
 
     def _on_first_page(self, context: Context | None, page: Page) -> None:

@@ -160,6 +160,38 @@ def test_deletes_creates_and_updates_between_pages_lose_nothing(sandbox_url, san
     _check_nothing_lost(sandbox, before, first, second, set(deleted) | {updated})
 
 
+def test_a_record_that_slips_left_then_is_pushed_back_right_is_not_lost(sandbox_url, sandbox):
+    # One request at a time (requests_per_second 1). Page 1 is read; two of its records are
+    # deleted, so the rest slip two places left and one record falls between page 1 and
+    # page 2; page 2 is read; then new records land before the boundary (the order is not
+    # by id, as in Insightly when updated records newly match the query) and push that
+    # record back right before the tap reads around the boundary again.
+    sandbox.set_scrambled(True)
+    order = [c["CONTACT_ID"] for c in _ordered(sandbox_url, scrambled=True)]
+    deletes = [{"op": "delete", "resource": "Contacts", "id": i} for i in order[:2]]
+    creates = [{"op": "create", "resource": "Contacts", "fields": {"FIRST_NAME": "New", "LAST_NAME": f"N{i}"}}
+               for i in range(4)]
+    # Where the new records land: the same changes on a sandbox with the same seed.
+    with running_sandbox(api_key=API_KEY, seed=3, scale=1, scrambled=True) as probe_url, \
+            SandboxClient(probe_url, api_key=API_KEY) as probe:
+        probe.apply_changes(deletes + creates)
+        probe_order = [c["CONTACT_ID"] for c in _ordered(probe_url, scrambled=True)]
+    new = [i for i in probe_order if i not in set(order)]
+    assert len(new) == len(creates)
+    # Page 1 ends (its last record, the overlap) at the first old record after two new ones.
+    anchor = next(i for i in probe_order[probe_order.index(new[1]) + 1 :] if i in set(order))
+    page_size = order.index(anchor) + 1
+    assert 4 <= page_size < len(order) - 3
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    sandbox.schedule_change("/Contacts/Search", after_requests=1, changes=deletes)
+    sandbox.schedule_change("/Contacts/Search", after_requests=2, changes=creates)
+    first = run_tap(base_config(sandbox_url, page_size=page_size, requests_per_second=1), catalog=catalog)
+    assert "page boundary moved" in first.logs
+    unchanged = set(order[2:])
+    emitted = set(first.ids("contacts", "CONTACT_ID"))
+    assert unchanged <= emitted, f"lost: {sorted(unchanged - emitted)}"
+
+
 def test_a_shift_larger_than_a_page_is_repaired_by_reading_again(sandbox_url, sandbox):
     query_order = [c["CONTACT_ID"] for c in _ordered(sandbox_url, scrambled=False)]
     deleted = query_order[0:14]
