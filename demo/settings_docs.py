@@ -53,7 +53,10 @@ def _kind(schema: dict) -> str:
         return "options"
     if kind == "string" and schema.get("format") == "date-time":
         return "date_iso8601"
-    return {"number": "decimal"}.get(kind, kind) if kind in {
+    # Not Meltano's `decimal`: Meltano 4.4 turns a decimal from an environment variable
+    # into a Decimal it then cannot write as JSON (a traceback before the plugin starts).
+    # As strings, numbers reach the tap as text, which it parses and range-checks.
+    return {"number": "string"}.get(kind, kind) if kind in {
         "string", "integer", "boolean", "number", "array", "object"} else "string"
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import decimal
 import functools
 import io
 import json
+import math
 import sys
 import threading
 import typing as t
@@ -475,8 +477,11 @@ def _number(
     if isinstance(value, bool):
         value = None
     try:
-        number = kind(value) if isinstance(value, (int, float, str)) else None
-        if kind is int and isinstance(value, float) and not value.is_integer():
+        # Meltano hands `decimal` settings from meltano.yml over as Decimal.
+        number = kind(value) if isinstance(value, (int, float, str, decimal.Decimal)) else None
+        if kind is int and isinstance(value, (float, decimal.Decimal)) and value != int(value):
+            number = None
+        if number is not None and not math.isfinite(number):
             number = None
         if kind is int and isinstance(value, str) and not value.strip().lstrip("-").isdigit():
             number = None

@@ -71,3 +71,22 @@ def test_first_incremental_and_quiet_runs(pipeline, sandbox, inbox):
     assert inbox.events() == []
     assert pipeline.state()["singer_state"]["bookmarks"] == \
         state_after_second["singer_state"]["bookmarks"]
+
+
+def test_a_fractional_setting_works_from_the_environment_and_from_config_set(pipeline, inbox):
+    # Meltano turns a `decimal` setting from an environment variable into a Decimal it then
+    # cannot serialise, and `config set` writes it as `!!float`: both must reach the tap.
+    pipeline.extra_env["TAP_INSIGHTLY_REQUESTS_PER_SECOND"] = "7.5"
+    from_env = pipeline.run()
+    assert from_env.returncode == 0, from_env.output[-3000:]
+    assert inbox.events()
+    del pipeline.extra_env["TAP_INSIGHTLY_REQUESTS_PER_SECOND"]
+    config_set = pipeline.meltano(
+        f"--environment={pipeline.environment}", "config", "set", "tap-insightly", "requests_per_second", "2.5"
+    )
+    assert config_set.returncode == 0, config_set.output[-3000:]
+    dumped = pipeline.meltano(f"--environment={pipeline.environment}", "invoke", "--dump=config", "tap-insightly")
+    assert dumped.returncode == 0, dumped.output[-3000:]
+    assert '"requests_per_second": "2.5"' in dumped.output
+    again = pipeline.run()
+    assert again.returncode == 0, again.output[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 
 import pytest
@@ -41,6 +42,8 @@ def test_about_lists_every_setting_with_a_description(tmp_path):
         ({"page_size": 501}, "page_size"),
         ({"page_size": 0}, "page_size"),
         ({"requests_per_second": 11}, "requests_per_second"),
+        ({"requests_per_second": "nan"}, "requests_per_second"),
+        ({"page_size": 2.5}, "page_size"),
         ({"quota_reserve": -1}, "quota_reserve"),
         ({"api_url": "api.insightly.com/v3.1"}, "api_url"),
         ({"poller_configuration": {"widgets": {"url": "/hubs/crm/widgets"}}}, "poller_configuration.widgets"),
@@ -191,3 +194,13 @@ def test_a_configured_stream_left_unselected_is_warned_about(sandbox_url, tmp_pa
     assert len(warned) == 1 and "'leads'" in warned[0], result.stderr[-2000:]
     records = [json.loads(line) for line in result.stdout.splitlines() if '"RECORD"' in line]
     assert {m["stream"] for m in records} == {"contacts"}
+
+
+def test_numbers_meltano_hands_over_as_decimal_are_read():
+    # Meltano passes `decimal` settings written in meltano.yml as Decimal.
+    tap = TapInsightly(config={**base_config("http://127.0.0.1:9/v3.1"), "requests_per_second": decimal.Decimal("2.5"),
+                               "page_size": decimal.Decimal("100")}, setup_mapper=False)
+    assert tap.config["requests_per_second"] == 2.5 and tap.config["page_size"] == 100
+    with pytest.raises(SettingError, match="page_size"):
+        TapInsightly(config={**base_config("http://127.0.0.1:9/v3.1"), "page_size": decimal.Decimal("2.5")},
+                     setup_mapper=False)
