@@ -33,6 +33,11 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             sys.stdout.buffer.write(self.pending)
             self.pending.clear()
 
+    def drop_partial_record(self) -> None:
+        """Forget a record cut short (a signal handler may run between its JSON and its
+        newline): what follows it must start on a line of its own."""
+        del self.pending[self.pending.rfind(b"\n") + 1 :]
+
     @override
     def write_message(self, message: t.Any) -> None:  # noqa: ANN401
         self.drain()

@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import math
+import os
 import sys
 import threading
 import typing as t
@@ -395,6 +396,32 @@ class TapInsightly(Tap):
                 fields = fields_by_path[row.path]
             streams.append(make_stream(self, row, cf.CustomFieldMapper(fields, as_columns=as_columns)))
         return streams
+
+    # -- signals -------------------------------------------------------------------------
+
+    @override
+    def sync_all(self) -> None:
+        self._syncing = True
+        super().sync_all()
+
+    @override
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:  # noqa: ANN401
+        # The SDK writes the state and exits 0, during discovery too: Meltano then takes
+        # that STATE line for the catalog, selects nothing and reports success (and caches
+        # the catalog). Stopped, the tap exits 128 + signal, writing state only mid-sync
+        # (it holds progress markers only: the bookmark does not move past unread records).
+        if getattr(self, "_syncing", False):
+            with contextlib.suppress(Exception):
+                if isinstance(self.message_writer, BufferedMsgSpecWriter):
+                    self.message_writer.drop_partial_record()
+                self._state_writer.write_state(self.state)
+        self.logger.error(
+            "Stopped by signal %d during %s: run again to continue",
+            signum,
+            "the sync" if getattr(self, "_syncing", False) else "discovery",
+        )
+        sys.stdout.flush()
+        os._exit(128 + signum)
 
     # -- command line -------------------------------------------------------------------
 

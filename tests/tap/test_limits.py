@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 
 import pytest
 
@@ -16,6 +20,7 @@ from tap_insightly.client import (
 )
 from tests.tap.helpers import (
     API_KEY,
+    TAP,
     base_config,
     discover,
     error_lines,
@@ -261,3 +266,47 @@ def test_a_failed_run_leaves_no_file_open(sandbox_url, tmp_path):
         result = run_cli(*args, config=config, env={"PYTHONWARNINGS": "always"}, tmp_path=tmp_path)
         assert result.returncode == 1, args
         assert "ResourceWarning" not in result.stderr, args
+
+
+def _start_tap(tmp_path, config: dict, *args: str) -> subprocess.Popen:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_INSIGHTLY_")}
+    return subprocess.Popen([TAP, "--config", str(path), *args], stdout=subprocess.PIPE,  # noqa: S603
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stopped_during_discovery_it_exits_non_zero_writing_nothing(sandbox_url, sandbox, tmp_path, sig):
+    # The SDK wrote a STATE line and exited 0: Meltano took that line for the catalog.
+    sandbox.set_latency(400)
+    process = _start_tap(tmp_path, base_config(sandbox_url), "--discover")
+    deadline = time.monotonic() + 30
+    while not sandbox.requests() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + sig
+    assert stdout == ""
+    [line] = error_lines(stderr)
+    assert "Stopped by signal" in line and "discovery" in line
+
+
+def test_stopped_during_the_sync_it_writes_whole_lines_and_state_and_exits_non_zero(sandbox_url, sandbox, tmp_path):
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    sandbox.set_latency(300)
+    process = _start_tap(tmp_path, base_config(sandbox_url, page_size=10, requests_per_second=2),
+                         "--catalog", str(tmp_path / "catalog.json"))
+    deadline = time.monotonic() + 30
+    while len(sandbox.requests("/v3.1/Contacts/Search")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signal.SIGTERM
+    messages = [json.loads(line) for line in stdout.splitlines()]
+    assert any(m["type"] == "RECORD" for m in messages)
+    assert messages[-1]["type"] == "STATE"
+    # Unsorted pages: the bookmark does not move past records not read yet.
+    assert "replication_key_value" not in messages[-1]["value"]["bookmarks"].get("contacts", {})
+    assert "Stopped by signal 15 during the sync" in stderr
