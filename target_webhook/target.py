@@ -66,6 +66,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 # How long a run that failed goes on reading (and dropping) the tap's output, so that the
 # tap can finish writing (see discard_input).
 DISCARD_INPUT_SECONDS = 60.0
+# After a signal: the tap was most likely signalled too and stops writing at once.
+SIGNAL_DISCARD_INPUT_SECONDS = 5.0
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _RESERVED_HEADERS = {
@@ -362,6 +364,13 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         )
     if any(char.isspace() for char in url):
         problems.append("callback_url must not contain spaces")
+    if "@" in parts.netloc:
+        # Credentials in the URL are not sent (no Basic auth from userinfo) and would be
+        # logged with the URL.
+        problems.append(
+            "callback_url must not contain a user name or password: send credentials with "
+            "the headers setting, e.g. {\"Authorization\": \"Basic ...\"}",
+        )
     if config.get("signature_key") in ("", []):
         # An unset secret expanded to nothing: signing would be off without a word.
         problems.append(
@@ -883,6 +892,7 @@ class TargetWebhook(Target):
             )
         except ConfigValidationError as exc:
             cls.logger.error("Invalid settings: %s", "; ".join(exc.errors))  # noqa: TRY400
+            discard_input(file_input, DISCARD_INPUT_SECONDS)
             sys.exit(1)
         except ValueError as exc:
             # Settings from environment variables: an integer that is not a whole
@@ -896,6 +906,7 @@ class TargetWebhook(Target):
                 ", ".join(named) or f"a {cls._env_var_prefix}* environment variable",
                 type(exc).__name__,
             )
+            discard_input(file_input, DISCARD_INPUT_SECONDS)
             sys.exit(1)
         try:
             target.listen(file_input)
@@ -906,6 +917,7 @@ class TargetWebhook(Target):
                 "last one the receiver acknowledged",
                 stop.signum,
             )
+            discard_input(file_input, SIGNAL_DISCARD_INPUT_SECONDS)
             sys.exit(128 + stop.signum)
         except (*USER_ERRORS, UnicodeDecodeError) as exc:
             target.shutdown(
@@ -939,6 +951,8 @@ def discard_input(file_input: t.IO[str] | None, seconds: float) -> None:
     stream = file_input or sys.stdin
     try:
         descriptor = stream.fileno()
+        if stream.isatty():
+            return  # a person at a terminal, not a tap: nothing would end the input
     except (AttributeError, OSError, ValueError):
         return  # not a real file (an in-process test): nothing is waiting on it
     deadline = time.monotonic() + seconds

@@ -244,3 +244,15 @@ def test_custom_field_added_in_the_bookmark_second_is_not_a_change(harness, sand
     assert harness.run().returncode == 0
     assert len(inbox.events()) == delivered
     harness.verdict()
+
+
+def test_invalid_target_settings_are_its_one_line_not_a_runner_traceback(harness, pipeline):
+    # The target fails before reading its input while the tap writes a full sync.
+    pipeline.extra_env["TARGET_WEBHOOK_EVENTS_PER_REQUEST"] = "0"
+    failed = harness.run()
+    assert failed.returncode != 0
+    assert "BrokenPipeError" not in failed.output, failed.output[-3000:]
+    assert "events_per_request" in failed.output and not plugin_tracebacks(failed.output)
+    del pipeline.extra_env["TARGET_WEBHOOK_EVENTS_PER_REQUEST"]
+    harness.recover()
+    harness.verdict()

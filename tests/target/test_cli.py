@@ -491,6 +491,17 @@ def test_settings_that_would_silently_misbehave_are_refused(
     assert receiver.requests == []
 
 
+def test_a_callback_url_with_credentials_is_refused_without_showing_them(tmp_path: Path, receiver: Receiver) -> None:
+    # They would not be sent (no Basic auth from the URL), and URLs are logged.
+    url = receiver.url.replace("http://", "http://admin:URL-HEADER-SECRET@")
+    done = cli("--config", write_config(tmp_path, {"callback_url": url}), stdin=singer_lines(schema("contacts"), contact(1)))
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "callback_url must not contain a user name or password" in line and "headers" in line
+    assert "URL-HEADER-SECRET" not in done.stderr
+    assert receiver.requests == []
+
+
 def test_an_unreadable_environment_variable_is_named_not_shown(receiver: Receiver) -> None:
     done = cli(
         "--config",
