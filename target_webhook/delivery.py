@@ -35,6 +35,10 @@ if t.TYPE_CHECKING:
     from target_webhook.signing import Signer
 
 _RETRY_AFTER_CEILING_SECONDS = 3600.0
+# How much of an answer's body is read (and dropped) before the connection is closed
+# instead of reused, and in what pieces.
+ANSWER_BODY_LIMIT = 1 << 20
+ANSWER_READ_CHUNK = 1 << 16
 
 
 class DeliveryError(Exception):
@@ -186,6 +190,7 @@ class Deliverer:
         self._request_url = adapter.request_url(prepared, environment["proxies"])
         self._base_headers = {"User-Agent": user_agent, "Accept": "*/*"}
         self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
+        self._timeout_seconds = timeout_seconds
 
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait here
@@ -441,6 +446,28 @@ class Deliverer:
             "receiver and run again (unacknowledged events will be sent again)"
         )
 
+    def _finish_reading(self, response: urllib3.BaseHTTPResponse) -> None:
+        """Read the answer's body so the connection can be used again, within limits.
+
+        The status line is the answer; the body means nothing to us. A receiver that
+        sends a huge body, or sends it a byte at a time (each byte within the read
+        timeout), would hold a worker and memory: past ANSWER_BODY_LIMIT bytes or the
+        request timeout, the connection is closed instead of reused.
+        """
+        deadline = time.monotonic() + self._timeout_seconds
+        received = 0
+        try:
+            while received <= ANSWER_BODY_LIMIT and time.monotonic() < deadline:
+                chunk = response.read1(ANSWER_READ_CHUNK)
+                if not chunk:
+                    response.release_conn()
+                    return
+                received += len(chunk)
+        except (urllib3.exceptions.HTTPError, OSError):
+            pass
+        response.close()  # not returned to the pool: the pool opens a new one
+        response.release_conn()
+
     def _attempt(self, batch: _Batch) -> _Outcome:
         message = batch.message
         headers = {**self._base_headers, **batch.headers}
@@ -456,8 +483,9 @@ class Deliverer:
                 assert_same_host=False,
                 retries=False,  # retries are ours, with backoff and per-object order
                 timeout=self._timeout,
-                preload_content=True,  # read the answer: the connection goes back to the pool
+                preload_content=False,  # the body is read by _finish_reading
             )
+            self._finish_reading(response)
         except urllib3.exceptions.SSLError:
             return _Outcome(error="TLS error", fatal_error=True)
         except urllib3.exceptions.ProxyError:

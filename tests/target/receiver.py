@@ -22,6 +22,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     drop: bool = False  # close the connection without answering
+    body_bytes: int = 0  # a body of this many bytes ...
+    body_pause_s: float = 0.0  # ... written in 1 KiB pieces this far apart
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Received:
     status: int
     started: float
     finished: float = 0.0
+    body_cut: bool = False  # the client closed the connection before the whole body
 
     @property
     def json(self) -> t.Any:  # noqa: ANN401
@@ -112,11 +115,34 @@ class Receiver:
             handler.send_response(answer.status)
             for name, value in answer.headers.items():
                 handler.send_header(name, value)
-            handler.send_header("Content-Length", "0")
+            handler.send_header("Content-Length", str(answer.body_bytes))
             handler.end_headers()
+            item.body_cut = not self._write_body(handler, answer)
         finally:
             with self._lock:
                 self._active -= 1
+
+    @staticmethod
+    def _write_body(handler: BaseHTTPRequestHandler, answer: Answer) -> bool:
+        left = answer.body_bytes
+        piece = b"x" * 1024
+        try:
+            while left > 0:
+                handler.wfile.write(piece[: min(left, len(piece))])
+                handler.wfile.flush()
+                left -= len(piece)
+                if answer.body_pause_s:
+                    time.sleep(answer.body_pause_s)
+        except OSError:
+            handler.close_connection = True  # the client stopped reading
+            return False
+        return True
+
+    def wait_idle(self, limit: float = 30) -> None:
+        """Until every handler has finished answering (bodies included)."""
+        deadline = time.monotonic() + limit
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def acknowledged(self) -> list[Received]:
         """Requests answered with a 2xx."""

@@ -244,6 +244,25 @@ def test_a_timed_out_request_is_retried(receiver) -> None:
     assert len(receiver.requests) == 2
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [Answer(body_bytes=200 * 1024, body_pause_s=0.05), Answer(body_bytes=64 << 20)],
+    ids=["body-dripping", "body-huge"],
+)
+def test_an_acknowledgement_with_a_slow_or_huge_body_is_not_read_to_the_end(receiver, answer) -> None:
+    # The status is the answer; reading a body sent a KiB at a time (each piece within the
+    # read timeout) or without end would hold a worker, and memory.
+    receiver.script[0] = answer
+    config = {"callback_url": receiver.url, "request_timeout_seconds": 1, "events_per_request": 1,
+              "max_concurrent_requests": 1, **FAST_RETRY}
+    run = run_target(config, singer_lines(schema("contacts"), contact(1), contact(2), state({"upto": 2})))
+    assert run.error is None
+    assert run.states == [{"upto": 2}]
+    assert [r.status for r in receiver.requests] == [200, 200]
+    receiver.wait_idle()
+    assert receiver.requests[0].body_cut
+
+
 def test_a_dropped_connection_is_retried(receiver) -> None:
     receiver.script[0] = Answer(drop=True)
     run = run_target(
