@@ -98,6 +98,7 @@ class FaultHarness:
             out, err = proc.communicate()
         self.ledger.record_run(start, snapshot(self.sandbox), proc.returncode)
         self._check_secrets(mark, out, err)
+        self.last_killed_output = out + err
         self.log.append(f"run killed by {signal.Signals(sig).name} -> {proc.returncode}")
         return proc.returncode
 

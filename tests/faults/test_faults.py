@@ -181,6 +181,19 @@ def test_killed_during_delivery(harness, inbox, sig):
     print(f"duplicates after {sig.name} during delivery: {report['duplicates']}")
 
 
+def test_ctrl_c_during_delivery_stops_every_process_without_a_traceback(harness, inbox):
+    # Ctrl-C at a terminal: Meltano, the tap and the target each get SIGINT.
+    some_changes(harness)
+    inbox.delay(100)
+    returncode = harness.run_killed(signal.SIGINT, until=lambda: len(inbox.requests()) >= 5)
+    print(f"meltano exited {returncode} after SIGINT")
+    assert returncode != 0
+    assert not plugin_tracebacks(harness.last_killed_output)
+    assert "BrokenPipeError" not in harness.last_killed_output
+    harness.recover()
+    harness.verdict()
+
+
 def test_no_change_run_keeps_the_bookmark(harness, pipeline, inbox):
     assert harness.run().returncode == 0
     before = pipeline.state()
