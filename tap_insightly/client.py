@@ -64,6 +64,10 @@ class UserFacingError(Exception):
     """An error the user can act on: printed as one line, no traceback."""
 
 
+class StreamMapFailedError(UserFacingError):
+    """A stream map expression raised on a record."""
+
+
 class ApiKeyRejectedError(UserFacingError, FatalAPIError):
     pass
 
@@ -861,7 +865,18 @@ class InsightlyStream(RESTStream):
         # every property selected, records already typed). Otherwise the SDK's path.
         write = self._fast_record_writer
         if write is None:
-            super()._write_record_message(record)
+            try:
+                super()._write_record_message(record)
+            except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
+                if all(type(m) is SameRecordTransform for m in self.stream_maps):
+                    raise
+                # A stream map expression failing on some record (a null, a zero): the
+                # SDK lets the evaluator's error through as a traceback naming neither.
+                msg = (
+                    f"stream_maps for stream '{self.name}' failed on a record "
+                    f"({type(exc).__name__}: {str(exc)[:120]}): fix the expression, e.g. for null values"
+                )
+                raise StreamMapFailedError(msg) from None
             return
         write(record)
         self.state_manager.is_flushed = False

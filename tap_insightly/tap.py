@@ -42,6 +42,9 @@ MAX_REQUESTS_PER_SECOND = 10
 MAX_PAGE_SIZE = 500
 
 
+EARLIEST_START_YEAR = 1900
+
+
 class SettingError(UserFacingError, ConfigValidationError):
     """A setting is wrong: the message names it and says what to do."""
 
@@ -229,13 +232,20 @@ class TapInsightly(Tap):
                 raise SettingError(msg)
         if config.get("start_date") is not None:
             try:
-                parse_rfc3339(str(config["start_date"]))
+                start = parse_rfc3339(str(config["start_date"]))
             except ValueError:
                 msg = (
                     f"setting start_date {config['start_date']!r} is not an RFC 3339 date-time "
                     "such as 2024-01-31T00:00:00Z"
                 )
                 raise SettingError(msg) from None
+            if start.year < EARLIEST_START_YEAR:
+                # Dates near year 1 overflow date arithmetic; Insightly holds nothing that old.
+                msg = (
+                    f"setting start_date {config['start_date']!r} is before {EARLIEST_START_YEAR}: "
+                    "leave start_date out to read all history"
+                )
+                raise SettingError(msg)
         config["page_size"] = _number(config, "page_size", int, 1, MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         config["requests_per_second"] = _number(
             config, "requests_per_second", float, 0, MAX_REQUESTS_PER_SECOND, 5

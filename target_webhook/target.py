@@ -733,7 +733,19 @@ class TargetWebhook(Target):
             self._assert_sink_exists(stream_name)
             return
         for stream_map in stream_maps:
-            transformed = stream_map.transform(copy.copy(record))
+            try:
+                transformed = stream_map.transform(copy.copy(record))
+            except MappingError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                # An expression that fails on some record (a null, a zero): the SDK lets
+                # the evaluator's error through as a traceback naming neither.
+                msg = (
+                    f"stream_maps for stream '{stream_name}' failed on a record "
+                    f"({type(exc).__name__}: {str(exc)[:120]}): fix the expression, e.g. "
+                    "for null values"
+                )
+                raise MappingError(msg) from None
             if transformed is None:
                 continue
             sink = self._sinks_active.get(stream_map.stream_alias)

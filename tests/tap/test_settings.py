@@ -39,6 +39,7 @@ def test_about_lists_every_setting_with_a_description(tmp_path):
     [
         ({"api_key": None}, "api_key"),
         ({"start_date": "last tuesday"}, "start_date"),
+        ({"start_date": "0001-01-01T00:00:00Z"}, "start_date"),
         ({"page_size": 501}, "page_size"),
         ({"page_size": 0}, "page_size"),
         ({"requests_per_second": 11}, "requests_per_second"),

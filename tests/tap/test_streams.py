@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import re
 
 import jsonschema
@@ -10,7 +11,7 @@ import pytest
 
 import tap_insightly.client
 from tap_insightly.resources import RESOURCES
-from tests.tap.helpers import base_config, discover, run_tap, select
+from tests.tap.helpers import base_config, discover, error_lines, run_cli, run_tap, select
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 
@@ -204,3 +205,15 @@ def test_schemas_are_generated() -> None:
         pytest.skip(f"Insightly's Swagger document is not beside the repository ({gen_schemas.SWAGGER})")
     assert gen_schemas.build() == SCHEMAS, "schemas.json is stale: run tests/tap/gen_schemas.py"
     assert gen_schemas.render(SCHEMAS) == gen_schemas.TARGET.read_text(encoding="utf-8")
+
+
+def test_a_stream_map_failing_on_a_record_is_one_line_naming_the_stream(shared_sandbox_url, tmp_path):
+    # Some contacts have no SALUTATION: the expression adds a null to a string.
+    config = base_config(shared_sandbox_url, stream_maps={"contacts": {"greeting": "SALUTATION + ' ' + LAST_NAME"}})
+    catalog = select(discover(base_config(shared_sandbox_url)), ["contacts"])
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    result = run_cli("--catalog", str(tmp_path / "catalog.json"), config=config, tmp_path=tmp_path)
+    assert result.returncode == 1
+    [line] = error_lines(result.stderr)
+    assert "stream_maps for stream 'contacts' failed on a record (TypeError" in line
+    assert "Traceback" not in result.stderr

@@ -562,3 +562,17 @@ def test_a_date_the_target_cannot_read_is_warned_about_once_per_stream(tmp_path:
     assert sorted(events) == ["1", "2", "3"]
     assert events["1"]["date"] is None and events["1"]["eventType"] == "UPDATED"
     assert events["3"]["date"] == "2026-01-02T03:04:05Z"
+
+
+def test_a_stream_map_failing_on_a_record_is_one_line_naming_the_stream(tmp_path: Path, inbox) -> None:
+    url, client = inbox
+    config = write_config(tmp_path, {
+        "callback_url": url, "events_per_request": 1,
+        "stream_maps": {"contacts": {"ratio": "CONTACT_ID / (CONTACT_ID - 2)"}},
+    })
+    done = cli("--config", config, stdin=singer_lines(schema("contacts"), contact(1), state({"s": 1}), contact(2)))
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "stream_maps for stream 'contacts' failed on a record (ZeroDivisionError" in line
+    assert "Traceback" not in done.stderr
+    assert [e["objectId"] for e in client.events()] == ["1"]
