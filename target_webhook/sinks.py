@@ -45,6 +45,8 @@ class WebhookSink(Sink):
         self._seen = target.sent_event_ids
         self._counter = self.record_counter_metric
         self._dates_warned = False
+        target.streams_seen.add(stream_name)
+        self._check_date_fields(settings.streams.get(stream_name, {}), schema)
 
     @property
     @override
@@ -55,6 +57,22 @@ class WebhookSink(Sink):
     @override
     def current_size(self) -> int:
         return len(self._events)
+
+    def _check_date_fields(self, override: dict[str, t.Any], schema: dict) -> None:
+        properties = schema.get("properties") or {}
+        for setting in ("updated_date_field", "created_date_field"):
+            field = override.get(setting)
+            if field and properties and field not in properties:
+                self._dates_warned = True
+                self.logger.warning(
+                    "%s: streams.%s.%s %r is not a property of the stream's schema: its "
+                    "events carry no date and are all UPDATED (properties: %s)",
+                    self.stream_name,
+                    self.stream_name,
+                    setting,
+                    field,
+                    ", ".join(list(properties)[:12]),
+                )
 
     def _check_dates(self, record: dict[str, t.Any]) -> None:
         # A date the target cannot read leaves an event without its date and makes it

@@ -371,6 +371,12 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             "callback_url must not contain a user name or password: send credentials with "
             "the headers setting, e.g. {\"Authorization\": \"Basic ...\"}",
         )
+    initial, ceiling = config.get("retry_initial_delay_ms", 1000), config.get("retry_max_delay_ms", 60000)
+    if isinstance(initial, int) and isinstance(ceiling, int) and initial > ceiling:
+        problems.append(
+            f"retry_initial_delay_ms ({initial}) is larger than retry_max_delay_ms ({ceiling}): "
+            "the first wait would be cut to the ceiling; raise the ceiling or lower the first wait",
+        )
     if config.get("signature_key") in ("", []):
         # An unset secret expanded to nothing: signing would be off without a word.
         problems.append(
@@ -647,6 +653,7 @@ class TargetWebhook(Target):
         super().__init__(**kwargs)
         self.settings = Settings.from_config(self.config)
         self.sent_event_ids: set[str] = set()
+        self.streams_seen: set[str] = set()  # names of the sinks made (after stream maps)
         self._deliverer: Deliverer | None = None
         self._last_state: t.Any = None
         self._terminating = False
@@ -817,6 +824,14 @@ class TargetWebhook(Target):
 
     @override
     def process_endofpipe(self) -> None:
+        unused = sorted(set(self.settings.streams) - self.streams_seen)
+        if unused:
+            self.logger.warning(
+                "the streams setting names %s, but no such stream came from the tap (streams "
+                "seen: %s): check the names (after stream maps, the alias)",
+                ", ".join(repr(name) for name in unused),
+                ", ".join(sorted(self.streams_seen)) or "none",
+            )
         self._flush_sinks()
         if self._deliverer is not None:
             self._deliverer.wait_all()

@@ -469,6 +469,7 @@ def test_an_invalid_record_schema_with_validation_on_is_one_line(tmp_path: Path,
     ("config", "named"),
     [
         ({"signature_key": ""}, "signature_key is empty"),
+        ({"retry_initial_delay_ms": 5000, "retry_max_delay_ms": 1000}, "larger than retry_max_delay_ms"),
         ({"signature_key": []}, "signature_key is empty"),
         ({"headers": {"Authorization": "Bearer \u4e2d\u6587-HEADER-SECRET"}}, "'Authorization'"),
     ],
@@ -576,3 +577,17 @@ def test_a_stream_map_failing_on_a_record_is_one_line_naming_the_stream(tmp_path
     assert "stream_maps for stream 'contacts' failed on a record (ZeroDivisionError" in line
     assert "Traceback" not in done.stderr
     assert [e["objectId"] for e in client.events()] == ["1"]
+
+
+def test_streams_settings_that_match_nothing_are_warned_about(tmp_path: Path, inbox) -> None:
+    url, client = inbox
+    config = write_config(tmp_path, {"callback_url": url, "streams": {
+        "kontacts": {"object_type": "people"},
+        "contacts": {"updated_date_field": "NOPE"},
+    }})
+    done = cli("--config", config, stdin=singer_lines(schema("contacts"), contact(1)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    warnings = [line for line in done.stderr.splitlines() if "WARNING" in line]
+    assert any("'kontacts'" in w and "no such stream" in w and "contacts" in w for w in warnings), warnings
+    assert any("streams.contacts.updated_date_field 'NOPE' is not a property" in w for w in warnings), warnings
+    assert [e["date"] for e in client.events()] == [None]
