@@ -325,11 +325,17 @@ class InsightlyStream(RESTStream):
         remaining = stats.remaining
         if remaining is None or (remaining > 0 and remaining >= reserve):
             return
-        below = f", below quota_reserve {reserve}" if reserve and remaining > 0 else ""
-        msg = (
-            f"daily API quota exhausted: {remaining} requests left{below}; stopping, state is "
-            "saved: rerun after the quota resets (midnight UTC)"
-        )
+        if reserve and remaining > 0:
+            msg = (
+                f"{remaining} API requests left today, below quota_reserve {reserve}: stopping "
+                "(state is saved for what was sent); rerun after the quota resets (midnight "
+                "UTC), or lower quota_reserve"
+            )
+        else:
+            msg = (
+                f"daily API quota exhausted: {remaining} requests left; stopping, state is "
+                "saved: rerun after the quota resets (midnight UTC)"
+            )
         raise QuotaExhaustedError(msg)
 
     @override

@@ -98,6 +98,7 @@ def test_quota_reserve_stops_before_spending_the_reserve(sandbox_url, sandbox):
     run = run_tap(config, catalog=catalog, expect_error=True)
     assert isinstance(run.error, QuotaExhaustedError)
     assert "quota_reserve 99995" in str(run.error)
+    assert "exhausted" not in str(run.error)  # thousands are left: the reserve stopped it
     # Requests stop as soon as Remaining is below the reserve.
     assert len(sandbox.requests()) == 6
 
