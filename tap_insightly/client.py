@@ -26,7 +26,7 @@ import backoff
 import msgspec
 import requests
 from requests.auth import HTTPBasicAuth
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
@@ -56,12 +56,18 @@ VERSIONS_KEY = "emitted_versions"
 PROGRESS_INTERVAL_SECONDS = 5.0
 # Pages read at most to find the records between two pages that stopped overlapping.
 BRIDGE_PAGES = 3
+# Reads of a query at most, when changes between pages are too large to bridge.
+READ_PASSES = 3
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
 
 class UserFacingError(Exception):
     """An error the user can act on: printed as one line, no traceback."""
+
+
+class RecordsKeptMovingError(UserFacingError):
+    """Every read of a query was disturbed by changes larger than the bridge can span."""
 
 
 class StreamMapFailedError(UserFacingError):
@@ -523,45 +529,55 @@ class InsightlyStream(RESTStream):
         delete moves every later record one place left, so the record at a page boundary
         would be skipped and, if unchanged, never read again. Pages therefore overlap by
         one record: the first record of a page must be the last of the previous one. If
-        it is not, the records were shifted; the window before the page is read again
-        and what slipped across the boundary is emitted.
+        it is not, the records were shifted and what lies between the two pages is read
+        afresh (``_bridge``). When that fails (more moved than a few pages), the query is
+        read again, checked the same way, up to READ_PASSES times in all; then the sync
+        fails (the bookmark has not moved, so the next run reads everything again).
         """
-        id_field, rk = self.resource.id_field, self.replication_key
         recent = _RecentKeys()
+        for attempt in range(1, READ_PASSES + 1):
+            complete = yield from self._read_pass(context, recent)
+            if complete:
+                return
+            if attempt < READ_PASSES:
+                self.logger.warning(
+                    "%s: many records moved during the sync; reading the query once more",
+                    self.name,
+                )
+        msg = (
+            f"{self.name}: records kept moving during the sync ({READ_PASSES} reads of the query "
+            "were each disturbed by more changes than a few pages): run again, when fewer "
+            "records are being imported or deleted (state is saved for the other streams)"
+        )
+        raise RecordsKeptMovingError(msg)
+
+    def _read_pass(self, context: Context | None, recent: _RecentKeys) -> t.Generator[dict, None, bool]:
+        """One read of the query; returns False when a gap between pages could not be read."""
+        id_field, rk = self.resource.id_field, self.replication_key
         top = self.page_size
         previous: Page | None = None
-        needs_full_pass = False
-
-        def fresh(records: t.Iterable[dict]) -> t.Iterator[dict]:
-            for record in records:
-                if recent.add((record.get(id_field), record.get(rk) if rk else None)):
-                    self._synced_so_far += 1
-                    yield record
-
+        complete = True
         for page in self._pages(context):
             recent.new_page()
-            if previous is not None and previous.records and len(previous.records) >= top and top > 1:
+            records = page.records
+            if previous is not None and previous.records and len(previous.records) >= top:
                 anchor = previous.records[-1].get(id_field)
-                ids = [r.get(id_field) for r in page.records]
+                ids = [r.get(id_field) for r in records]
                 if not ids or ids[0] != anchor:
                     self._progress_note("page boundary moved (records changed during the sync)")
                     if anchor not in ids:
                         bridge = self._bridge(context, previous, page)
                         if bridge is None:
-                            needs_full_pass = True
+                            complete = False
                         else:
-                            yield from fresh(bridge)
-            yield from fresh(page.records)
+                            records = [*bridge, *records]
+            for record in records:
+                if recent.add((record.get(id_field), record.get(rk) if rk else None)):
+                    self._synced_so_far += 1
+                    yield record
             self._report_progress(page)
             previous = page
-        if needs_full_pass:
-            self.logger.warning(
-                "%s: many records moved during the sync; reading the query once more",
-                self.name,
-            )
-            for page in self._pages(context):
-                recent.new_page()
-                yield from fresh(page.records)
+        return complete
 
     def _bridge(self, context: Context | None, previous: Page, page: Page) -> list[dict] | None:
         """Records between two pages that no longer overlap, read afresh; None if they
@@ -577,7 +593,6 @@ class InsightlyStream(RESTStream):
         """
         step = max(1, self.page_size - 1)
         id_field = self.resource.id_field
-        before = {r.get(id_field) for r in previous.records}
         after = {r.get(id_field) for r in page.records}
         fresh: list[dict] = []
         skip = max(0, page.skip - step)
@@ -587,7 +602,10 @@ class InsightlyStream(RESTStream):
                 return None  # the query moved again while it was being bridged
             fresh.extend(window.records[1:] if fresh else window.records)
             ids = [r.get(id_field) for r in fresh]
-            last_before = max((i for i, rid in enumerate(ids) if rid in before), default=None)
+            where = {rid: i for i, rid in enumerate(ids)}
+            # The last record of ``previous`` still there, by ``previous``'s own order.
+            last_before = next((where[r.get(id_field)] for r in reversed(previous.records)
+                                if r.get(id_field) in where), None)
             if last_before is None:
                 return None  # shifted further than a page: not in this window
             first_after = next((i for i, rid in enumerate(ids) if rid in after and i > last_before), None)
@@ -828,14 +846,19 @@ class InsightlyStream(RESTStream):
     @override
     def get_starting_timestamp(self, context: Context | None) -> datetime.datetime | None:
         try:
-            return super().get_starting_timestamp(context)
+            start = super().get_starting_timestamp(context)
+            # Dates near year 1 overflow the look-back arithmetic.
+            if start is not None and start.year < 1900:  # noqa: PLR2004
+                raise ValueError
         except (ValueError, TypeError):
             value = self.get_starting_replication_key_value(context)
             msg = (
-                f"the state's bookmark for stream {self.name} ({value!r}) is not a date-time such "
-                "as 2024-01-31T00:00:00Z: correct it (meltano state set) or run with --full-refresh"
+                f"the state's bookmark for stream {self.name} ({value!r}) is not a date-time "
+                "from 1900 on, such as 2024-01-31T00:00:00Z: correct it (meltano state merge) "
+                "or run with --full-refresh"
             )
             raise InvalidStateError(msg) from None
+        return start
 
     @override
     def _process_record(
@@ -873,14 +896,15 @@ class InsightlyStream(RESTStream):
         if write is None:
             try:
                 super()._write_record_message(record)
-            except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
+            except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError, MappingError) as exc:
                 if all(type(m) is SameRecordTransform for m in self.stream_maps):
                     raise
                 # A stream map expression failing on some record (a null, a zero): the
                 # SDK lets the evaluator's error through as a traceback naming neither.
+                cause = exc.__cause__ if isinstance(exc, MappingError) and exc.__cause__ else exc
                 msg = (
                     f"stream_maps for stream '{self.name}' failed on a record "
-                    f"({type(exc).__name__}: {str(exc)[:120]}): fix the expression, e.g. for null values"
+                    f"({type(cause).__name__}: {str(cause)[:120]}): fix the expression, e.g. for null values"
                 )
                 raise StreamMapFailedError(msg) from None
             return

@@ -11,6 +11,8 @@ from tap_insightly.client import InsightlyStream
 from tests.tap.helpers import API_KEY, base_config, discover, run_tap, select
 
 INCREMENTAL = ["contacts", "leads", "opportunities", "organisations", "fruit__c"]
+# The tap fetches round(requests_per_second) pages at once: below 1.5, one at a time.
+MAX_SEQUENTIAL_RATE = 1.4
 
 
 def _data_requests(sandbox: SandboxClient) -> list[dict]:
@@ -201,6 +203,32 @@ def test_a_shift_larger_than_a_page_is_repaired_by_reading_again(sandbox_url, sa
     )
     assert "reading the query once more" in logs
     _check_nothing_lost(sandbox, before, first, second, set(deleted))
+
+
+def test_the_second_read_after_a_large_shift_is_checked_too(sandbox_url, sandbox):
+    # 14 deletes after the second request: more than the bridge can span, so the query is
+    # read again. Two more deletes right after that read's first page: its own boundary
+    # shifts, and must be bridged like the first read's.
+    order = [c["CONTACT_ID"] for c in _ordered(sandbox_url, scrambled=False)]
+    large = [{"op": "delete", "resource": "Contacts", "id": i} for i in order[0:14]]
+    small = [{"op": "delete", "resource": "Contacts", "id": i} for i in order[15:17]]
+    # One request at a time, so that the request counts are the same in both runs.
+    config = base_config(sandbox_url, page_size=10, requests_per_second=MAX_SEQUENTIAL_RATE)
+    catalog = select(discover(base_config(sandbox_url)), ["contacts"])
+    # Where the second read starts: the same run on a sandbox with the same seed.
+    with running_sandbox(api_key=API_KEY, seed=3, scale=1) as probe_url, \
+            SandboxClient(probe_url, api_key=API_KEY) as probe:
+        probe.schedule_change("/Contacts/Search", after_requests=2, changes=large)
+        dry = run_tap(dict(config, api_url=probe_url), catalog=catalog)
+        assert "reading the query once more" in dry.logs
+        skips = [r["query"]["skip"] for r in _data_requests(probe)]
+    second_read_starts = [i for i, skip in enumerate(skips) if skip == "0"][1] + 1
+    sandbox.schedule_change("/Contacts/Search", after_requests=2, changes=large)
+    sandbox.schedule_change("/Contacts/Search", after_requests=second_read_starts, changes=small)
+    first = run_tap(config, catalog=catalog)
+    unchanged = set(order) - set(order[0:14]) - set(order[15:17])
+    emitted = set(first.ids("contacts", "CONTACT_ID"))
+    assert unchanged <= emitted, f"lost: {sorted(unchanged - emitted)}"
 
 
 def test_full_sync_costs_the_minimum_of_requests(sandbox_url, sandbox):
