@@ -225,7 +225,7 @@ def _entry(name: str, entry: t.Any) -> tuple[Resource, list[str]]:  # noqa: ANN4
                 raise PollerConfigError(msg) from None
             changes[f"{side}_timezone"] = zone
     if "pageSize" in entry:
-        changes["page_size"] = _int_in(entry["pageSize"], 1, 500, f"{where}.pageSize")
+        changes["page_size"] = _int_in(entry["pageSize"], 2, 500, f"{where}.pageSize")
     if "pollDelay" in entry:
         changes["look_back"] = _int_in(entry["pollDelay"], 0, None, f"{where}.pollDelay")
     if "filterByUpdatedDate" in entry:

@@ -40,6 +40,9 @@ if t.TYPE_CHECKING:
 
 MAX_REQUESTS_PER_SECOND = 10
 MAX_PAGE_SIZE = 500
+# Pages overlap by one record to detect shifts between requests: at least two per page.
+MIN_PAGE_SIZE = 2
+MIN_REQUESTS_PER_SECOND = 0.1
 
 
 EARLIEST_START_YEAR = 1900
@@ -119,7 +122,7 @@ class TapInsightly(Tap):
             th.IntegerType,
             default=MAX_PAGE_SIZE,
             title="Page size",
-            description="Records per request (top), 1 to 500. Fewer requests with larger pages.",
+            description="Records per request (top), 2 to 500. Fewer requests with larger pages.",
         ),
         th.Property(
             "requests_per_second",
@@ -246,10 +249,17 @@ class TapInsightly(Tap):
                     "leave start_date out to read all history"
                 )
                 raise SettingError(msg)
-        config["page_size"] = _number(config, "page_size", int, 1, MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+        config["page_size"] = _number(config, "page_size", int, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         config["requests_per_second"] = _number(
             config, "requests_per_second", float, 0, MAX_REQUESTS_PER_SECOND, 5
         )
+        if 0 < config["requests_per_second"] < MIN_REQUESTS_PER_SECOND:
+            # Slower than one request every ten seconds: a sync that seems to hang.
+            msg = (
+                f"setting requests_per_second is {config['requests_per_second']:g}: give at least "
+                f"{MIN_REQUESTS_PER_SECOND:g}, or 0 for no client-side limit"
+            )
+            raise SettingError(msg)
         config["quota_reserve"] = _number(config, "quota_reserve", int, 0, None, 0)
         if isinstance(config.get("custom_fields_as_columns"), str):
             config["custom_fields_as_columns"] = config["custom_fields_as_columns"].lower() in {

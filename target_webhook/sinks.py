@@ -60,6 +60,17 @@ class WebhookSink(Sink):
 
     def _check_date_fields(self, override: dict[str, t.Any], schema: dict) -> None:
         properties = schema.get("properties") or {}
+        created, updated = self.rules.created_date_field, self.rules.updated_date_field
+        if properties and created and updated and (created in properties) != (updated in properties):
+            # One date without the other (e.g. the created date deselected in the tap's
+            # catalog): creations cannot be told from updates.
+            self.logger.warning(
+                "%s: the schema has %s but not %s: every event is UPDATED (select both "
+                "fields in the tap, or set them in the target's streams setting)",
+                self.stream_name,
+                updated if updated in properties else created,
+                created if updated in properties else updated,
+            )
         for setting in ("updated_date_field", "created_date_field"):
             field = override.get(setting)
             if field and properties and field not in properties:

@@ -742,14 +742,13 @@ class TargetWebhook(Target):
         for stream_map in stream_maps:
             try:
                 transformed = stream_map.transform(copy.copy(record))
-            except MappingError:
-                raise
             except Exception as exc:  # noqa: BLE001
-                # An expression that fails on some record (a null, a zero): the SDK lets
-                # the evaluator's error through as a traceback naming neither.
+                # An expression that fails on some record (a null, a zero, an unknown
+                # name): the SDK lets the evaluator's error through, naming no stream.
+                cause = exc.__cause__ if isinstance(exc, MappingError) and exc.__cause__ else exc
                 msg = (
                     f"stream_maps for stream '{stream_name}' failed on a record "
-                    f"({type(exc).__name__}: {str(exc)[:120]}): fix the expression, e.g. "
+                    f"({type(cause).__name__}: {str(cause)[:120]}): fix the expression, e.g. "
                     "for null values"
                 )
                 raise MappingError(msg) from None

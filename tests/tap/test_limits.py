@@ -227,17 +227,18 @@ def test_api_url_with_credentials_query_or_fragment_is_refused_without_echoing_i
     assert "Traceback" not in result.stderr
 
 
-def test_a_bookmark_that_is_not_a_date_is_one_line_naming_the_stream(sandbox_url, sandbox, tmp_path):
+@pytest.mark.parametrize("bookmark", ["28/11/2025", "0001-01-01T00:00:00Z"])
+def test_a_bookmark_that_is_not_a_date_is_one_line_naming_the_stream(sandbox_url, sandbox, tmp_path, bookmark):
     catalog = select(discover(base_config(sandbox_url)), ["contacts"])
     catalog_path = tmp_path / "catalog.json"
     catalog_path.write_text(json.dumps(catalog))
-    state = {"bookmarks": {"contacts": {"replication_key": "DATE_UPDATED_UTC", "replication_key_value": "28/11/2025"}}}
+    state = {"bookmarks": {"contacts": {"replication_key": "DATE_UPDATED_UTC", "replication_key_value": bookmark}}}
     sandbox.clear_requests()
     result = run_cli("--catalog", str(catalog_path), config=base_config(sandbox_url), state=state, tmp_path=tmp_path)
     assert result.returncode == 1
     errors = error_lines(result.stderr)
     assert len(errors) == 1, errors
-    assert "contacts" in errors[0] and "28/11/2025" in errors[0] and "state" in errors[0]
+    assert "contacts" in errors[0] and bookmark in errors[0] and "state" in errors[0]
     assert "Traceback" not in result.stderr
     assert sandbox.requests("/Contacts") == []
 

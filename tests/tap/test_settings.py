@@ -42,6 +42,9 @@ def test_about_lists_every_setting_with_a_description(tmp_path):
         ({"start_date": "0001-01-01T00:00:00Z"}, "start_date"),
         ({"page_size": 501}, "page_size"),
         ({"page_size": 0}, "page_size"),
+        ({"page_size": 1}, "page_size"),  # pages must overlap by one record
+        ({"requests_per_second": 0.05}, "requests_per_second"),
+        ({"poller_configuration": {"contacts": {"pageSize": 1}}}, "pageSize"),
         ({"requests_per_second": 11}, "requests_per_second"),
         ({"requests_per_second": "nan"}, "requests_per_second"),
         ({"page_size": 2.5}, "page_size"),

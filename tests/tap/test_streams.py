@@ -207,13 +207,19 @@ def test_schemas_are_generated() -> None:
     assert gen_schemas.render(SCHEMAS) == gen_schemas.TARGET.read_text(encoding="utf-8")
 
 
-def test_a_stream_map_failing_on_a_record_is_one_line_naming_the_stream(shared_sandbox_url, tmp_path):
-    # Some contacts have no SALUTATION: the expression adds a null to a string.
-    config = base_config(shared_sandbox_url, stream_maps={"contacts": {"greeting": "SALUTATION + ' ' + LAST_NAME"}})
+@pytest.mark.parametrize(
+    ("expression", "error"),
+    [
+        ("SALUTATION + ' ' + LAST_NAME", "TypeError"),  # some contacts have no SALUTATION
+        ("NOPE + 1", "NameNotDefined"),
+    ],
+)
+def test_a_stream_map_failing_on_a_record_is_one_line_naming_the_stream(shared_sandbox_url, tmp_path, expression, error):
+    config = base_config(shared_sandbox_url, stream_maps={"contacts": {"greeting": expression}})
     catalog = select(discover(base_config(shared_sandbox_url)), ["contacts"])
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
     result = run_cli("--catalog", str(tmp_path / "catalog.json"), config=config, tmp_path=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
-    assert "stream_maps for stream 'contacts' failed on a record (TypeError" in line
+    assert f"stream_maps for stream 'contacts' failed on a record ({error}" in line
     assert "Traceback" not in result.stderr

@@ -20,6 +20,7 @@ from tests.target.conftest import (
     TARGET_BIN,
     cli,
     contact,
+    record,
     schema,
     singer_lines,
     state,
@@ -565,16 +566,22 @@ def test_a_date_the_target_cannot_read_is_warned_about_once_per_stream(tmp_path:
     assert events["3"]["date"] == "2026-01-02T03:04:05Z"
 
 
-def test_a_stream_map_failing_on_a_record_is_one_line_naming_the_stream(tmp_path: Path, inbox) -> None:
+@pytest.mark.parametrize(
+    ("expression", "error"),
+    [("CONTACT_ID / (CONTACT_ID - 2)", "ZeroDivisionError"), ("CONTACT_ID + (NOPE if CONTACT_ID > 1 else 0)", "NameNotDefined")],
+)
+def test_a_stream_map_failing_on_a_record_is_one_line_naming_the_stream(
+    tmp_path: Path, inbox, expression: str, error: str
+) -> None:
     url, client = inbox
     config = write_config(tmp_path, {
         "callback_url": url, "events_per_request": 1,
-        "stream_maps": {"contacts": {"ratio": "CONTACT_ID / (CONTACT_ID - 2)"}},
+        "stream_maps": {"contacts": {"ratio": expression}},
     })
     done = cli("--config", config, stdin=singer_lines(schema("contacts"), contact(1), state({"s": 1}), contact(2)))
     assert done.returncode == 1
     [line] = error_lines(done.stderr)
-    assert "stream_maps for stream 'contacts' failed on a record (ZeroDivisionError" in line
+    assert f"stream_maps for stream 'contacts' failed on a record ({error}" in line
     assert "Traceback" not in done.stderr
     assert [e["objectId"] for e in client.events()] == ["1"]
 
@@ -591,3 +598,16 @@ def test_streams_settings_that_match_nothing_are_warned_about(tmp_path: Path, in
     assert any("'kontacts'" in w and "no such stream" in w and "contacts" in w for w in warnings), warnings
     assert any("streams.contacts.updated_date_field 'NOPE' is not a property" in w for w in warnings), warnings
     assert [e["date"] for e in client.events()] == [None]
+
+
+def test_a_schema_with_the_updated_but_not_the_created_date_is_warned_about(tmp_path: Path, inbox) -> None:
+    # What `meltano select tap-insightly contacts EMAIL_ADDRESS` gives: the replication key
+    # stays, DATE_CREATED_UTC goes, and no event can be CREATED.
+    url, client = inbox
+    narrow = schema("contacts", CONTACT_ID={"type": "integer"}, DATE_UPDATED_UTC={"type": "string"})
+    done = cli("--config", write_config(tmp_path, {"callback_url": url}),
+               stdin=singer_lines(narrow, record("contacts", CONTACT_ID=1, DATE_UPDATED_UTC="2026-01-02 03:04:05")))
+    assert done.returncode == 0, done.stderr[-2000:]
+    warned = [line for line in done.stderr.splitlines() if "WARNING" in line and "every event is UPDATED" in line]
+    assert len(warned) == 1 and "DATE_CREATED_UTC" in warned[0], done.stderr[-2000:]
+    assert [e["eventType"] for e in client.events()] == ["UPDATED"]
