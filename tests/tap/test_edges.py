@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from insightly_sandbox import SandboxClient, running_sandbox
-from tap_insightly.client import InsightlyStream
+from tap_insightly.client import InsightlyStream, RecordsKeptMovingError
 from tests.tap.helpers import API_KEY, base_config, discover, run_tap, select
 
 INCREMENTAL = ["contacts", "leads", "opportunities", "organisations", "fruit__c"]
@@ -229,6 +229,23 @@ def test_the_second_read_after_a_large_shift_is_checked_too(sandbox_url, sandbox
     unchanged = set(order) - set(order[0:14]) - set(order[15:17])
     emitted = set(first.ids("contacts", "CONTACT_ID"))
     assert unchanged <= emitted, f"lost: {sorted(unchanged - emitted)}"
+
+
+def test_a_query_that_never_stops_moving_fails_the_sync_keeping_the_bookmark(sandbox_url, sandbox, monkeypatch):
+    # Every read is disturbed beyond repair (the bridge is made to fail; a record is
+    # deleted before every request): after three reads the sync fails in one line, and
+    # the stream's bookmark does not move.
+    order = [c["CONTACT_ID"] for c in _ordered(sandbox_url, scrambled=False)]
+    for n, contact_id in enumerate(order[:60], start=2):
+        sandbox.schedule_change("/Contacts/Search", after_requests=n, changes=[
+            {"op": "delete", "resource": "Contacts", "id": contact_id}])
+    monkeypatch.setattr(InsightlyStream, "_bridge", lambda self, context, previous, page: None)
+    config = base_config(sandbox_url, page_size=10, requests_per_second=0)
+    run = run_tap(config, streams=["contacts"], expect_error=True)
+    assert isinstance(run.error, RecordsKeptMovingError)
+    assert "contacts: records kept moving during the sync" in str(run.error)
+    assert run.logs.count("reading the query once more") == 2
+    assert all("replication_key_value" not in s.get("bookmarks", {}).get("contacts", {}) for s in run.states)
 
 
 def test_full_sync_costs_the_minimum_of_requests(sandbox_url, sandbox):
