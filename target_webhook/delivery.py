@@ -16,9 +16,11 @@ Promises kept here:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
+import socket
 import threading
 import time
 import typing as t
@@ -39,6 +41,73 @@ _RETRY_AFTER_CEILING_SECONDS = 3600.0
 # instead of reused, and in what pieces.
 ANSWER_BODY_LIMIT = 1 << 20
 ANSWER_READ_CHUNK = 1 << 16
+
+
+class AnswerWatchdog:
+    """Closes connections whose answer (status line and headers) takes too long.
+
+    The read timeout applies to each read: a receiver sending its headers a byte at a
+    time would never trip it and would hold a worker forever. One thread checks the
+    connections waiting for an answer twice a second.
+    """
+
+    def __init__(self, limit_seconds: float) -> None:
+        self.limit_seconds = limit_seconds
+        self._waiting: dict[t.Any, float] = {}  # socket -> deadline
+        self._fired: set[t.Any] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: t.Any) -> None:  # noqa: ANN401
+        with self._lock:
+            self._waiting[sock] = time.monotonic() + self.limit_seconds
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="answer-watchdog", daemon=True)
+                self._thread.start()
+
+    def done(self, sock: t.Any) -> bool:  # noqa: ANN401
+        """Stop watching; True if the watchdog closed the connection."""
+        with self._lock:
+            self._waiting.pop(sock, None)
+            if sock in self._fired:
+                self._fired.discard(sock)
+                return True
+            return False
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.5)
+            now = time.monotonic()
+            with self._lock:
+                late = [sock for sock, deadline in self._waiting.items() if deadline <= now]
+                for sock in late:
+                    del self._waiting[sock]
+                    self._fired.add(sock)
+            for sock in late:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def answer_deadline_connection(base: type, watchdog: AnswerWatchdog) -> type:
+    """``base`` (a urllib3 connection class) whose answers must arrive within the limit."""
+
+    def getresponse(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:  # noqa: ANN401
+        sock = self.sock
+        if sock is None:
+            return base.getresponse(self, *args, **kwargs)
+        watchdog.watch(sock)
+        try:
+            response = base.getresponse(self, *args, **kwargs)
+        except Exception:
+            if watchdog.done(sock):
+                raise urllib3.exceptions.ReadTimeoutError(
+                    None, None, "the answer took longer than request_timeout_seconds"  # type: ignore[arg-type]
+                ) from None
+            raise
+        watchdog.done(sock)
+        return response
+
+    return type(f"AnswerDeadline{base.__name__}", (base,), {"getresponse": getresponse})
 
 
 class DeliveryError(Exception):
@@ -191,6 +260,9 @@ class Deliverer:
         self._base_headers = {"User-Agent": user_agent, "Accept": "*/*"}
         self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
         self._timeout_seconds = timeout_seconds
+        self._pool.ConnectionCls = answer_deadline_connection(
+            self._pool.ConnectionCls, AnswerWatchdog(timeout_seconds)
+        )
 
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait here

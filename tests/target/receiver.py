@@ -24,6 +24,7 @@ class Answer:
     drop: bool = False  # close the connection without answering
     body_bytes: int = 0  # a body of this many bytes ...
     body_pause_s: float = 0.0  # ... written in 1 KiB pieces this far apart
+    header_pause_s: float = 0.0  # status line and headers written a byte at a time
 
 
 @dataclass
@@ -112,6 +113,11 @@ class Receiver:
                 handler.close_connection = True
                 handler.connection.shutdown(2)
                 return
+            if answer.header_pause_s:
+                handler.close_connection = True
+                item.body_cut = not self._drip(handler, f"HTTP/1.1 {answer.status} OK\r\nContent-Length: 0\r\n\r\n",
+                                               answer.header_pause_s)
+                return
             handler.send_response(answer.status)
             for name, value in answer.headers.items():
                 handler.send_header(name, value)
@@ -121,6 +127,17 @@ class Receiver:
         finally:
             with self._lock:
                 self._active -= 1
+
+    @staticmethod
+    def _drip(handler: BaseHTTPRequestHandler, text: str, pause_s: float) -> bool:
+        try:
+            for byte in text.encode():
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(pause_s)
+        except OSError:
+            return False
+        return True
 
     @staticmethod
     def _write_body(handler: BaseHTTPRequestHandler, answer: Answer) -> bool:

@@ -263,6 +263,18 @@ def test_an_acknowledgement_with_a_slow_or_huge_body_is_not_read_to_the_end(rece
     assert receiver.requests[0].body_cut
 
 
+def test_an_answer_whose_headers_drip_is_timed_out_and_retried(receiver) -> None:
+    # Each byte arrives within the read timeout; the whole answer does not.
+    receiver.script[0] = Answer(header_pause_s=0.3)  # about 12 s for the status and headers
+    config = {"callback_url": receiver.url, "request_timeout_seconds": 1, **FAST_RETRY}
+    run = run_target(config, singer_lines(schema("contacts"), contact(1), state({"upto": 1})))
+    assert run.error is None
+    assert run.states == [{"upto": 1}]
+    assert len(receiver.requests) == 2
+    receiver.wait_idle()
+    assert receiver.requests[0].body_cut  # the target closed the connection
+
+
 def test_a_dropped_connection_is_retried(receiver) -> None:
     receiver.script[0] = Answer(drop=True)
     run = run_target(
