@@ -35,6 +35,7 @@ from typing_extensions import override
 
 from tap_insightly.custom_fields import CustomFieldMapper
 from tap_insightly.dates import (
+    EARLIEST_YEAR,
     format_query_time,
     format_rfc3339,
     insightly_to_rfc3339,
@@ -847,14 +848,13 @@ class InsightlyStream(RESTStream):
     def get_starting_timestamp(self, context: Context | None) -> datetime.datetime | None:
         try:
             start = super().get_starting_timestamp(context)
-            # Dates near year 1 overflow the look-back arithmetic.
-            if start is not None and start.year < 1900:  # noqa: PLR2004
+            if start is not None and start.year < EARLIEST_YEAR:
                 raise ValueError
         except (ValueError, TypeError):
             value = self.get_starting_replication_key_value(context)
             msg = (
                 f"the state's bookmark for stream {self.name} ({value!r}) is not a date-time "
-                "from 1900 on, such as 2024-01-31T00:00:00Z: correct it (meltano state merge) "
+                f"from {EARLIEST_YEAR} on, such as 2024-01-31T00:00:00Z: correct it (meltano state merge) "
                 "or run with --full-refresh"
             )
             raise InvalidStateError(msg) from None

@@ -13,6 +13,9 @@ import typing as t
 import zoneinfo
 
 UTC = datetime.timezone.utc
+# Dates before this year overflow date arithmetic (a look-back from year 1), and
+# Insightly holds nothing that old: start dates and bookmarks must not be earlier.
+EARLIEST_YEAR = 1900
 
 
 class DatePatternError(ValueError):

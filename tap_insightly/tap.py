@@ -29,7 +29,7 @@ from tap_insightly.client import (
     RequestLimiter,
     UserFacingError,
 )
-from tap_insightly.dates import parse_rfc3339
+from tap_insightly.dates import EARLIEST_YEAR, parse_rfc3339
 from tap_insightly.output import BufferedMsgSpecWriter
 from tap_insightly.poller_config import PollerConfigError, parse_poller_configuration
 from tap_insightly.resources import RESOURCES, Resource, custom_object_resource
@@ -43,9 +43,6 @@ MAX_PAGE_SIZE = 500
 # Pages overlap by one record to detect shifts between requests: at least two per page.
 MIN_PAGE_SIZE = 2
 MIN_REQUESTS_PER_SECOND = 0.1
-
-
-EARLIEST_START_YEAR = 1900
 
 
 class SettingError(UserFacingError, ConfigValidationError):
@@ -242,10 +239,9 @@ class TapInsightly(Tap):
                     "such as 2024-01-31T00:00:00Z"
                 )
                 raise SettingError(msg) from None
-            if start.year < EARLIEST_START_YEAR:
-                # Dates near year 1 overflow date arithmetic; Insightly holds nothing that old.
+            if start.year < EARLIEST_YEAR:
                 msg = (
-                    f"setting start_date {config['start_date']!r} is before {EARLIEST_START_YEAR}: "
+                    f"setting start_date {config['start_date']!r} is before {EARLIEST_YEAR}: "
                     "leave start_date out to read all history"
                 )
                 raise SettingError(msg)
@@ -430,7 +426,8 @@ class TapInsightly(Tap):
         # that STATE line for the catalog, selects nothing and reports success (and caches
         # the catalog). Stopped, the tap exits 128 + signal, writing state only mid-sync
         # (it holds progress markers only: the bookmark does not move past unread records).
-        if getattr(self, "_syncing", False):
+        syncing = getattr(self, "_syncing", False)
+        if syncing:
             with contextlib.suppress(Exception):
                 if isinstance(self.message_writer, BufferedMsgSpecWriter):
                     self.message_writer.drop_partial_record()
@@ -438,7 +435,7 @@ class TapInsightly(Tap):
         self.logger.error(
             "Stopped by signal %d during %s: run again to continue",
             signum,
-            "the sync" if getattr(self, "_syncing", False) else "discovery",
+            "the sync" if syncing else "discovery",
         )
         sys.stdout.flush()
         os._exit(128 + signum)

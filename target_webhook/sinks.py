@@ -85,15 +85,20 @@ class WebhookSink(Sink):
                     ", ".join(list(properties)[:12]),
                 )
 
-    def _check_dates(self, record: dict[str, t.Any]) -> None:
+    def _check_dates(self, record: dict[str, t.Any], event: Event) -> None:
         # A date the target cannot read leaves an event without its date and makes it
-        # UPDATED: worth one warning per stream, since every event is still sent.
+        # UPDATED: worth one warning per stream, since every event is still sent. The
+        # updated date was read by build_event (an event without a date is one it could
+        # not read); the created date is read again here.
         for setting, field in (
             ("updated_date_field", self.rules.updated_date_field),
             ("created_date_field", self.rules.created_date_field),
         ):
             value = record.get(field) if field else None
-            if value is not None and parse_date(value) is None:
+            if value is None:
+                continue
+            unreadable = event.date is None if setting == "updated_date_field" else parse_date(value) is None
+            if unreadable:
                 self._dates_warned = True
                 self.logger.warning(
                     "%s: %s %r is not an ISO 8601 date-time (%s): its events carry no date "
@@ -117,7 +122,7 @@ class WebhookSink(Sink):
             self._validator.validate(record)
         event = build_event(self.rules, record)
         if not self._dates_warned and event.event_type == UPDATED:
-            self._check_dates(record)
+            self._check_dates(record, event)
         self._counter.increment()
         if event.event_id in self._seen:
             # The same record version again (a tap re-reads its bookmark's second):

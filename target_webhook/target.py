@@ -918,8 +918,7 @@ class TargetWebhook(Target):
             )
         except ConfigValidationError as exc:
             cls.logger.error("Invalid settings: %s", "; ".join(exc.errors))  # noqa: TRY400
-            discard_input(file_input, DISCARD_INPUT_SECONDS)
-            sys.exit(1)
+            _exit_after_input(file_input, 1)
         except ValueError as exc:
             # Settings from environment variables: an integer that is not a whole
             # number, or an object that is not JSON (the value is never shown).
@@ -932,8 +931,7 @@ class TargetWebhook(Target):
                 ", ".join(named) or f"a {cls._env_var_prefix}* environment variable",
                 type(exc).__name__,
             )
-            discard_input(file_input, DISCARD_INPUT_SECONDS)
-            sys.exit(1)
+            _exit_after_input(file_input, 1)
         try:
             target.listen(file_input)
         except Terminated as stop:
@@ -943,16 +941,19 @@ class TargetWebhook(Target):
                 "last one the receiver acknowledged",
                 stop.signum,
             )
-            discard_input(file_input, SIGNAL_DISCARD_INPUT_SECONDS)
-            sys.exit(128 + stop.signum)
+            _exit_after_input(file_input, 128 + stop.signum, SIGNAL_DISCARD_INPUT_SECONDS)
         except (*USER_ERRORS, UnicodeDecodeError) as exc:
             target.shutdown(
                 SHUTDOWN_GRACE_SECONDS,
                 send_pending=not isinstance(exc, DeliveryError),
             )
             cls.logger.error("%s", _one_line(exc))  # noqa: TRY400
-            discard_input(file_input, DISCARD_INPUT_SECONDS)
-            sys.exit(1)
+            _exit_after_input(file_input, 1)
+
+
+def _exit_after_input(file_input: t.IO[str] | None, code: int, seconds: float = DISCARD_INPUT_SECONDS) -> t.NoReturn:
+    discard_input(file_input, seconds)
+    sys.exit(code)
 
 
 def _one_line(exc: BaseException) -> str:
